@@ -1,0 +1,98 @@
+"""Shared pytest layer: every endpoint of the local environment comes from the environment.
+
+`make -s env-vars` prints the variables (the Makefile's `test` target loads them). A test asks for a
+component through a fixture below; when the variable is missing the test is skipped on a developer's
+machine, but under ``CI=true`` it **fails**: in CI a missing server is a broken environment, never a
+reason to pass quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_env(*names: str) -> list[str]:
+    """Return the values of `names`; fail (CI) or skip (locally) when one is unset."""
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        msg = f"local environment not loaded: {', '.join(missing)} unset (run `make env-up`)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return [os.environ[n] for n in names]
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        msg = f"tool {name!r} not on PATH (run `make env-up`)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@dataclass(frozen=True)
+class S3Store:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str
+    bucket: str
+
+
+@dataclass(frozen=True)
+class Nessie:
+    url: str  # base URL, e.g. http://127.0.0.1:19120
+    iceberg_url: str  # Iceberg REST catalog base, e.g. http://127.0.0.1:19120/iceberg
+    warehouse: str
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    (path,) = require_env("KUBECONFIG")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    (v,) = require_env("DATAFLOW_KAFKA_BOOTSTRAP")
+    return v
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    (v,) = require_env("DATAFLOW_PG_DSN")
+    return v
+
+
+@pytest.fixture(scope="session")
+def trino_url() -> str:
+    (v,) = require_env("DATAFLOW_TRINO_URL")
+    return v
+
+
+@pytest.fixture(scope="session")
+def s3_store() -> S3Store:
+    e, a, s, r, b = require_env(
+        "DATAFLOW_S3_ENDPOINT",
+        "DATAFLOW_S3_ACCESS_KEY",
+        "DATAFLOW_S3_SECRET_KEY",
+        "DATAFLOW_S3_REGION",
+        "DATAFLOW_S3_BUCKET",
+    )
+    return S3Store(e, a, s, r, b)
+
+
+@pytest.fixture(scope="session")
+def nessie() -> Nessie:
+    u, i, w = require_env("DATAFLOW_NESSIE_URL", "DATAFLOW_NESSIE_ICEBERG_URL", "DATAFLOW_NESSIE_WAREHOUSE")
+    return Nessie(u, i, w)
