@@ -10,6 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+pytestmark = pytest.mark.smoke
+
 S3Store = Any  # tests/conftest.py's S3Store: endpoint, access_key, secret_key, region, bucket
 
 
