@@ -1,0 +1,161 @@
+"""Filter and router conditions, compiled once into plain Python predicates over ``record.value``.
+
+Accepted forms, tried in this order:
+
+1. **Truthiness** — a bare path, ``$.active`` / ``active`` / ``user.flags.0``: true iff the value
+   exists and is not ``false``, ``null``, ``0``, ``""`` or the string ``"false"``; objects and
+   arrays (even empty) are true. Same rule for filter and router.
+2. **Comparison** — ``path == 'v'``, ``path != "v"`` or an unquoted literal (``$.code == 200``,
+   ``$.paid == true``). Like the original (gjson), the value's *string form* is compared: a number
+   prints as its JSON text, ``true``/``false`` as such, ``null`` and a missing field as ``""``, an
+   object or array as its JSON. So ``$.code == '200'`` matches the number 200.
+3. **CEL** (cel-python) for anything richer: ``amount > 100 && status in ['paid', 'sent']``.
+   The record's top-level fields are CEL variables, and ``record`` is the whole record (unless it
+   has a field of that name). An evaluation error — typically a field missing from this record —
+   makes the condition *false* (the record does not match), consistent with form 1 where a missing
+   field is false; use ``has(record.x)`` to be explicit. A CEL expression that does not parse is a
+   spec error at start-up.
+
+Forms 1 and 2 never touch CEL and cost one or two dict lookups per record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dataflow_processor.paths import MISSING, compile_path
+
+Predicate = Callable[[Any], bool]
+
+_PATH = r"(?:\\.|[^\s=!<>'\"()&|+,\[\]{}])+"
+_TRUTHY_RE = re.compile(rf"^\s*(?P<path>\$?\.?{_PATH})\s*$")
+_COMPARE_RE = re.compile(
+    rf"""^\s*(?P<path>\$?\.?{_PATH})\s*(?P<op>==|!=)\s*
+        (?:'(?P<sq>(?:\\.|[^'\\])*)'|"(?P<dq>(?:\\.|[^"\\])*)"|(?P<bare>[^\s'"]+))\s*$""",
+    re.VERBOSE,
+)
+_UNESCAPE_RE = re.compile(r"\\(.)")
+
+
+class ConditionError(ValueError):
+    """A condition that is neither a path, a comparison, nor valid CEL."""
+
+
+def string_form(value: Any) -> str:
+    """gjson's ``Result.String()``: what the original compared conditions against."""
+    if isinstance(value, str):
+        return value
+    if value is MISSING or value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+def is_truthy(value: Any) -> bool:
+    """The original's truthiness (filter and router form 1)."""
+    if value is MISSING or value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return value != "" and value != "false"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    return True
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled condition: ``kind`` is ``truthy``, ``compare`` or ``cel``."""
+
+    text: str
+    kind: str
+    predicate: Predicate
+
+
+def _truthy_predicate(path_text: str) -> Predicate:
+    path = compile_path(path_text)
+    get = path.get
+    if path.simple and len(path.segments) == 1 and not path.last.isdigit():
+        key = path.last
+
+        def truthy_key(value: Any) -> bool:
+            v = value.get(key, MISSING)
+            if v is MISSING or v is None or v is False:
+                return False
+            if v is True:
+                return True
+            return is_truthy(v)
+
+        return truthy_key
+    return lambda value: is_truthy(get(value))
+
+
+def _compare_predicate(path_text: str, op: str, literal: str) -> Predicate:
+    path = compile_path(path_text)
+    get = path.get
+    equal = op == "=="
+    if path.simple and len(path.segments) == 1 and not path.last.isdigit():
+        key = path.last
+
+        def compare_key(value: Any) -> bool:
+            v = value.get(key, MISSING)
+            if v.__class__ is not str:
+                v = string_form(v)
+            return (v == literal) is equal
+
+        return compare_key
+    return lambda value: (string_form(get(value)) == literal) is equal
+
+
+def _cel_predicate(text: str) -> Predicate:
+    import celpy
+
+    env = celpy.Environment()
+    try:
+        program = env.program(env.compile(text))
+    except Exception as exc:  # celpy raises its own parse error types
+        raise ConditionError(
+            f"condition {text!r} is not a path, a comparison (path == 'value') or valid CEL: {exc}"
+        ) from exc
+    json_to_cel = celpy.json_to_cel
+    bool_type = celpy.celtypes.BoolType
+
+    def cel(value: Any) -> bool:
+        converted = json_to_cel(value)
+        activation = dict(converted)
+        activation.setdefault("record", converted)
+        try:
+            result = program.evaluate(activation)
+        except Exception:
+            return False
+        return isinstance(result, bool_type) and bool(result)
+
+    return cel
+
+
+def compile_condition(text: str) -> Condition:
+    """Compile a condition text into a :class:`Condition`; raise :class:`ConditionError` if invalid."""
+    if not text or not text.strip():
+        raise ConditionError("condition is empty")
+    match = _TRUTHY_RE.match(text)
+    if match:
+        return Condition(text, "truthy", _truthy_predicate(match["path"]))
+    match = _COMPARE_RE.match(text)
+    if match:
+        if match["sq"] is not None:
+            literal = _UNESCAPE_RE.sub(r"\1", match["sq"])
+        elif match["dq"] is not None:
+            literal = _UNESCAPE_RE.sub(r"\1", match["dq"])
+        else:
+            literal = match["bare"]
+        return Condition(text, "compare", _compare_predicate(match["path"], match["op"], literal))
+    return Condition(text, "cel", _cel_predicate(text))

@@ -1,0 +1,94 @@
+"""The errors-sink envelope: what a failed record becomes before it is written to ``spec.errors``.
+
+Compatible with the original's envelope (``error.message``, ``error.timestamp``,
+``error.original_sink``, ``error.metadata``, ``original_message``) plus what tells where and why:
+
+.. code-block:: json
+
+    {"error": {"message": "invalid JSON: …", "timestamp": "2026-02-27T10:00:00.123456Z",
+               "stage": "parse | transform | write",
+               "transformation": {"index": 1, "type": "filter"} | null,
+               "original_sink": "postgresql", "sink": "sink | errors | <route condition>",
+               "position": {"partition": 0, "offset": 42} | null,
+               "dataflow": {"namespace": "shop", "name": "orders"},
+               "metadata": {"topic": "orders", "partition": 0, "offset": 42, "key": ""}},
+     "original_message": {…} | {"original_data": "<raw text>"}}
+
+``original_message`` is the source payload as read (re-parsed from the raw bytes) for parse and
+transform failures — the raw text under ``original_data`` when it is not a JSON object — and the
+record as it was about to be written for write failures.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from dataflow_processor.records import Record
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def original_message(record: Record, stage: str) -> dict[str, Any]:
+    if stage != "write" and record.raw is not None:
+        try:
+            parsed = orjson.loads(record.raw)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+        return {"original_data": record.raw.decode("utf-8", errors="replace")}
+    if record.value is not None:
+        return record.value
+    return {"original_data": ""}
+
+
+def build_envelope(
+    record: Record,
+    *,
+    message: str,
+    stage: str,
+    namespace: str,
+    name: str,
+    original_sink: str = "unknown",
+    sink: str | None = None,
+    transform_index: int | None = None,
+    transform_type: str | None = None,
+) -> Record:
+    """Wrap a failed record into an errors-sink record that keeps the original's ack token."""
+    now = _utc_now()
+    metadata = dict(record.metadata)
+    envelope = {
+        "error": {
+            "message": message,
+            "timestamp": now,
+            "stage": stage,
+            "transformation": (
+                {"index": transform_index, "type": transform_type} if transform_index is not None else None
+            ),
+            "original_sink": original_sink,
+            "sink": sink,
+            "position": record.position.as_dict() if record.position is not None else None,
+            "dataflow": {"namespace": namespace, "name": name},
+            "metadata": metadata,
+        },
+        "original_message": original_message(record, stage),
+    }
+    error_metadata = {
+        **metadata,
+        "error": message,
+        "error_timestamp": now,
+        "original_sink": original_sink,
+        "is_error_message": True,
+    }
+    return Record(
+        envelope,
+        raw=None,
+        metadata=error_metadata,
+        position=record.position,
+        token=record.token,
+    )

@@ -1,0 +1,80 @@
+"""``Record`` and ``Position``: what flows through the pipeline.
+
+A source hands the pipeline records carrying either a parsed ``value`` (a dict) or ``raw`` bytes
+that the pipeline's parse stage decodes as JSON (a failure goes to the errors sink with the raw
+text). ``raw`` is kept after parsing so an errors envelope can show the original payload.
+
+``metadata`` is copy-on-write: it may be shared between a record and its fan-out children, so code
+that changes it assigns a new dict (``rec.metadata = {**rec.metadata, k: v}``), never mutates it.
+
+``token`` ties a record to its source position. Fan-out children (flatten) share their parent's
+token; the pipeline counts how many outputs a token has and completes the position in the
+watermark tracker when the last of them is written (to its sink or to the errors sink).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from dataflow_processor.watermark import AckToken
+
+Partition = str | int
+EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record came from: a partition of the source and an integer offset in it.
+
+    Offsets must increase within a partition in the order the source yields records. Kafka uses
+    (partition, offset) directly; a polling source numbers what it reads (offset = a sequence it
+    maps back to its cursor when acked).
+    """
+
+    partition: Partition
+    offset: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"partition": self.partition, "offset": self.offset}
+
+
+class Record:
+    """One message. ``value`` is the JSON object once parsed; ``route`` is set by the router."""
+
+    __slots__ = ("metadata", "position", "raw", "route", "token", "value")
+
+    def __init__(
+        self,
+        value: dict[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
+        metadata: Mapping[str, Any] = EMPTY_METADATA,
+        position: Position | None = None,
+        token: AckToken | None = None,
+        route: int | None = None,
+    ) -> None:
+        self.value = value
+        self.raw = raw
+        self.metadata = metadata
+        self.position = position
+        self.token = token
+        self.route = route
+
+    def child(self, value: dict[str, Any]) -> Record:
+        """A fan-out child: same origin (position, token, metadata, raw), new value."""
+        return Record(
+            value,
+            raw=self.raw,
+            metadata=self.metadata,
+            position=self.position,
+            token=self.token,
+            route=self.route,
+        )
+
+    def __repr__(self) -> str:
+        return f"Record(value={self.value!r}, position={self.position!r}, route={self.route!r})"

@@ -1,0 +1,271 @@
+"""Typed configuration of every connector, source and sink side (original-behaviour.md §1.3–1.6).
+
+These models are what the connector modules consume: ``connectors/kafka.py`` receives a
+:class:`KafkaSourceConfig` and so on. Defaults are the original's, except where noted:
+PostgreSQL sink ``batchSize`` defaults to 1000 (the original's 1 made every write a round trip),
+and batch sinks take ``batchFlushIntervalSeconds`` (the later original's name).
+
+Secret-capable fields follow the ``x`` / ``xSecretRef`` rule of :mod:`.common`. TLS and keys that
+the original resolved into temp files are plain inline values here (``cert``, ``key``, ``ca``):
+the resolved PEM text is merged into them, nothing is written to disk by the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dataflow_processor.spec.common import SecretRef, SpecModel, require_one_of
+
+
+def _split_brokers(value: object) -> object:
+    """``brokers`` may arrive as one comma-separated string (a resolved secret): split and trim."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+# ----------------------------------------------------------------------------- Kafka
+
+
+class KafkaTLS(SpecModel):
+    insecure_skip_verify: bool = False
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+    cert: str | None = Field(default=None, description="PEM text (merged from certSecretRef)")
+    key: str | None = Field(default=None, description="PEM text (merged from keySecretRef)")
+    ca: str | None = Field(default=None, description="PEM text (merged from caSecretRef)")
+    cert_secret_ref: SecretRef | None = None
+    key_secret_ref: SecretRef | None = None
+    ca_secret_ref: SecretRef | None = None
+
+
+class KafkaSASL(SpecModel):
+    mechanism: Literal["", "plain", "PLAIN", "scram-sha-256", "scram-sha-512", "SCRAM-SHA-256", "SCRAM-SHA-512"] = (
+        "plain"
+    )
+    username: str | None = None
+    password: str | None = None
+    username_secret_ref: SecretRef | None = None
+    password_secret_ref: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> KafkaSASL:
+        require_one_of(self, "username", "password")
+        return self
+
+
+class BasicAuth(SpecModel):
+    username: str | None = None
+    password: str | None = None
+    username_secret_ref: SecretRef | None = None
+    password_secret_ref: SecretRef | None = None
+
+
+class SchemaRegistry(SpecModel):
+    url: str | None = None
+    url_secret_ref: SecretRef | None = None
+    basic_auth: BasicAuth | None = None
+    tls: KafkaTLS | None = None
+
+    @model_validator(mode="after")
+    def _url(self) -> SchemaRegistry:
+        require_one_of(self, "url")
+        return self
+
+
+class _KafkaCommon(SpecModel):
+    brokers: list[str] | None = None
+    brokers_secret_ref: SecretRef | None = None
+    topic: str | None = None
+    topic_secret_ref: SecretRef | None = None
+    tls: KafkaTLS | None = None
+    sasl: KafkaSASL | None = None
+
+    _split = field_validator("brokers", mode="before")(_split_brokers)
+
+    @model_validator(mode="after")
+    def _required(self) -> _KafkaCommon:
+        require_one_of(self, "brokers", "topic")
+        return self
+
+
+class KafkaSourceConfig(_KafkaCommon):
+    consumer_group: str | None = "dataflow-operator"
+    consumer_group_secret_ref: SecretRef | None = None
+    format: Literal["json", "avro"] = "json"
+    avro_schema: str | None = None
+    avro_schema_secret_ref: SecretRef | None = None
+    avro_schema_file: str | None = None
+    schema_registry: SchemaRegistry | None = None
+    raw_mode: bool = False
+
+    @model_validator(mode="after")
+    def _avro(self) -> KafkaSourceConfig:
+        if self.format == "avro" and not (
+            self.avro_schema or self.avro_schema_secret_ref or self.avro_schema_file or self.schema_registry
+        ):
+            raise ValueError("format avro needs avroSchema, avroSchemaSecretRef, avroSchemaFile or schemaRegistry")
+        return self
+
+
+class KafkaSinkConfig(_KafkaCommon):
+    pass
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+class _PostgresCommon(SpecModel):
+    connection_string: str | None = None
+    connection_string_secret_ref: SecretRef | None = None
+    table: str | None = None
+    table_secret_ref: SecretRef | None = None
+    raw_mode: bool = False
+
+    @model_validator(mode="after")
+    def _required(self) -> _PostgresCommon:
+        require_one_of(self, "connection_string", "table")
+        return self
+
+
+class PostgresSourceConfig(_PostgresCommon):
+    query: str | None = None
+    poll_interval: int = Field(default=5, ge=1, description="seconds between polls")
+    change_tracking_column: str | None = None
+    key_column: str | None = None
+    read_batch_size: int = Field(default=1000, ge=1)
+
+
+class PostgresSinkConfig(_PostgresCommon):
+    batch_size: int = Field(default=1000, ge=1)
+    batch_flush_interval_seconds: float = Field(default=1.0, gt=0)
+    auto_create_table: bool = False
+    upsert_mode: bool = False
+    conflict_key: str = "id"
+
+
+# ----------------------------------------------------------------------------- Trino
+
+
+class Keycloak(SpecModel):
+    server_url: str | None = Field(default=None, alias="serverURL")
+    server_url_secret_ref: SecretRef | None = Field(default=None, alias="serverURLSecretRef")
+    realm: str | None = None
+    realm_secret_ref: SecretRef | None = None
+    client_id: str | None = Field(default=None, alias="clientID")
+    client_id_secret_ref: SecretRef | None = Field(default=None, alias="clientIDSecretRef")
+    client_secret: str | None = None
+    client_secret_secret_ref: SecretRef | None = None
+    username: str | None = None
+    username_secret_ref: SecretRef | None = None
+    password: str | None = None
+    password_secret_ref: SecretRef | None = None
+    token: str | None = None
+    token_secret_ref: SecretRef | None = None
+
+
+class _TrinoCommon(SpecModel):
+    server_url: str | None = Field(default=None, alias="serverURL")
+    server_url_secret_ref: SecretRef | None = Field(default=None, alias="serverURLSecretRef")
+    catalog: str | None = None
+    catalog_secret_ref: SecretRef | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    schema_secret_ref: SecretRef | None = None
+    table: str | None = None
+    table_secret_ref: SecretRef | None = None
+    keycloak: Keycloak | None = None
+    raw_mode: bool = False
+
+    @model_validator(mode="after")
+    def _required(self) -> _TrinoCommon:
+        missing = []
+        for attr, alias in (("server_url", "serverURL"), ("catalog", "catalog"), ("schema_", "schema"),
+                            ("table", "table")):
+            ref = "schema_secret_ref" if attr == "schema_" else f"{attr}_secret_ref"
+            if not getattr(self, attr) and getattr(self, ref) is None:
+                missing.append(f"{alias} or {alias}SecretRef is required")
+        if missing:
+            raise ValueError("; ".join(missing))
+        return self
+
+
+class TrinoSourceConfig(_TrinoCommon):
+    query: str | None = None
+    poll_interval: int = Field(default=5, ge=1)
+
+
+class TrinoSinkConfig(_TrinoCommon):
+    batch_size: int = Field(default=1000, ge=1)
+    batch_flush_interval_seconds: float = Field(default=1.0, gt=0)
+    auto_create_table: bool = False
+
+
+# ----------------------------------------------------------------------------- Nessie (Iceberg)
+
+
+class _NessieCommon(SpecModel):
+    base_url: str | None = Field(default=None, alias="baseURL")
+    base_url_secret_ref: SecretRef | None = Field(default=None, alias="baseURLSecretRef")
+    branch: str = "main"
+    warehouse: str = ""
+    namespace: str | None = None
+    namespace_secret_ref: SecretRef | None = None
+    table: str | None = None
+    table_secret_ref: SecretRef | None = None
+    token: str | None = None
+    token_secret_ref: SecretRef | None = None
+    basic_auth: BasicAuth | None = None
+    authentication_type: Literal["AUTO", "BEARER", "BASIC", "NONE"] = "AUTO"
+    raw_mode: bool = False
+
+    @model_validator(mode="after")
+    def _required(self) -> _NessieCommon:
+        require_one_of(self, "base_url", "namespace", "table")
+        if self.authentication_type == "BEARER" and not (self.token or self.token_secret_ref):
+            raise ValueError("authenticationType BEARER needs token or tokenSecretRef")
+        if self.authentication_type == "BASIC":
+            auth = self.basic_auth
+            if auth is None or not (auth.username or auth.username_secret_ref) or not (
+                auth.password or auth.password_secret_ref
+            ):
+                raise ValueError("authenticationType BASIC needs basicAuth username and password")
+        return self
+
+
+class NessieSourceConfig(_NessieCommon):
+    poll_interval: int = Field(default=10, ge=1)
+
+
+class NessieSinkConfig(_NessieCommon):
+    batch_size: int = Field(default=100, ge=0, description="0 = flush on the timer only")
+    batch_flush_interval_seconds: float = Field(default=10.0, gt=0)
+    auto_create_table: bool = False
+    s3_endpoint: str | None = Field(default=None, alias="s3Endpoint")
+    s3_region: str | None = Field(default=None, alias="s3Region")
+    access_key: str | None = None
+    access_key_secret_ref: SecretRef | None = None
+    secret_access_key: str | None = None
+    secret_access_key_secret_ref: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _s3_keys(self) -> NessieSinkConfig:
+        if (self.access_key_secret_ref is None) != (self.secret_access_key_secret_ref is None):
+            raise ValueError("accessKeySecretRef and secretAccessKeySecretRef must be given both or neither")
+        return self
+
+
+SOURCE_CONFIGS: dict[str, type[SpecModel]] = {
+    "kafka": KafkaSourceConfig,
+    "postgresql": PostgresSourceConfig,
+    "trino": TrinoSourceConfig,
+    "nessie": NessieSourceConfig,
+}
+SINK_CONFIGS: dict[str, type[SpecModel]] = {
+    "kafka": KafkaSinkConfig,
+    "postgresql": PostgresSinkConfig,
+    "trino": TrinoSinkConfig,
+    "nessie": NessieSinkConfig,
+}

@@ -1,0 +1,46 @@
+"""``DataFlowSpec``: the whole ``spec`` of a DataFlow resource.
+
+Kubernetes-typed fields (``resources``, ``affinity``, ``tolerations``, ``nodeSelector``) are kept as
+plain dicts/lists: the API server validates them, the processor only passes them on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import Field
+
+from dataflow_processor.spec.common import SpecModel
+from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
+from dataflow_processor.spec.transformations import RouterConfig, TransformationSpec
+
+
+class DataFlowSpec(SpecModel):
+    source: SourceSpec
+    sink: SinkSpec
+    transformations: list[TransformationSpec] = Field(default_factory=list)
+    errors: SinkSpec | None = None
+    resources: dict[str, Any] | None = None
+    node_selector: dict[str, str] | None = None
+    affinity: dict[str, Any] | None = None
+    tolerations: list[dict[str, Any]] | None = None
+
+    def route_sinks(self) -> Iterator[tuple[str, int, int, str, SinkSpec]]:
+        """Every router route sink: ``(field path, transformation index, route index, condition, sink)``."""
+        for t_index, transformation in enumerate(self.transformations):
+            if transformation.type != "router":
+                continue
+            router = transformation.config
+            assert isinstance(router, RouterConfig)
+            for r_index, route in enumerate(router.routes):
+                path = f"transformations.{t_index}.router.routes.{r_index}.sink"
+                yield path, t_index, r_index, route.condition, route.sink
+
+    def sinks(self) -> Iterator[tuple[str, SinkSpec]]:
+        """Every sink with its field path: main, errors, route sinks."""
+        yield "sink", self.sink
+        if self.errors is not None:
+            yield "errors", self.errors
+        for path, _t, _r, _cond, sink in self.route_sinks():
+            yield path, sink

@@ -1,0 +1,34 @@
+"""The transformation interface: a batch of records in, a batch out, failures reported per record.
+
+A transformation is built once from its config (paths, conditions and formats compiled in
+``__init__``) and then called with whole batches (``list[Record]``): the hot path is a plain loop
+over a list with no per-record config work. It may change ``record.value`` in place, replace it,
+drop records (filter) or emit several children per record (flatten: ``record.child(value)``, which
+keeps the source position and ack token). A record whose transformation raises is handed to
+``fail(record, error)`` and left out of the output; the chain sends it to the errors sink.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from dataflow_processor.records import Record
+
+FailFn = Callable[[Record, Exception], None]
+
+
+class Transform(ABC):
+    """One configured transformation at position ``index`` of the chain."""
+
+    type_name: str = ""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    @abstractmethod
+    def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
+        """Transform a batch; return the records that continue down the chain."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(index={self.index})"

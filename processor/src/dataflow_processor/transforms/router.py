@@ -1,0 +1,46 @@
+"""``router``: send a record to the sink of the first route whose condition holds.
+
+Routes are tried in order; the first match sets ``record.route`` (a pipeline-wide route id, so two
+routes with the same condition text no longer collide as in the original) and adds metadata
+``routed_condition``. No match → the record stays on its current route (the main sink unless an
+earlier router chose one). The router never drops a record. Later transformations still apply; the
+pipeline splits by route after the whole chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dataflow_processor.conditions import compile_condition
+from dataflow_processor.records import Record
+from dataflow_processor.spec.transformations import RouterConfig
+from dataflow_processor.transforms.base import FailFn, Transform
+
+
+class RouterTransform(Transform):
+    type_name = "router"
+
+    def __init__(self, config: RouterConfig, index: int, route_ids: Sequence[int] | None = None) -> None:
+        super().__init__(index)
+        ids = list(route_ids) if route_ids is not None else list(range(len(config.routes)))
+        self.routes = [
+            (route_id, route.condition, compile_condition(route.condition).predicate)
+            for route_id, route in zip(ids, config.routes, strict=True)
+        ]
+
+    def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
+        out = []
+        routes = self.routes
+        for record in batch:
+            try:
+                value = record.value
+                for route_id, text, predicate in routes:
+                    if predicate(value):
+                        record.route = route_id
+                        record.metadata = {**record.metadata, "routed_condition": text}
+                        break
+            except Exception as exc:
+                fail(record, exc)
+                continue
+            out.append(record)
+        return out
