@@ -37,7 +37,7 @@ export PATH="$BIN_DIR:$VENV_DIR/bin:$PATH"
 # Default ports: all on 127.0.0.1, chosen away from the usual defaults (8080, 9000, 9092, 5432…)
 # so that the environment can run beside other software. Each is overridable by its variable.
 : "${ETCD_PORT:=23790}" "${ETCD_PEER_PORT:=23800}"
-: "${KUBE_APISERVER_PORT:=16443}" "${KUBE_CONTROLLER_MANAGER_PORT:=16257}" "${KWOK_PORT:=16247}"
+: "${KUBE_APISERVER_PORT:=16443}" "${KUBE_CONTROLLER_MANAGER_PORT:=16257}" "${KUBE_SCHEDULER_PORT:=16259}" "${KWOK_PORT:=16247}"
 : "${KAFKA_PORT:=19092}" "${KAFKA_CONTROLLER_PORT:=19093}" "${KAFKA_TLS_PORT:=19094}" "${KAFKA_SASL_PORT:=19095}"
 : "${POSTGRES_PORT:=15432}"
 : "${S3_PORT:=19000}"
