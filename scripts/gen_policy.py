@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Generate the admission rules of DataFlow: `config/policy/validating-admission-policy.yaml`.
+
+This file is the one place the admission rules are written. The rules that repeat for every place a
+connector can appear (source, sink, errors sink, each router route sink) are written once against a
+placeholder endpoint `E` and a display path `P`, then expanded for each location, so every message
+names the exact field: `spec.sink.postgresql.table: required (or tableSecretRef)`.
+
+The generated ValidatingAdmissionPolicy is what the cluster enforces (Helm chart, kustomize, and the
+operator itself for OLM installs) and what `dataflow-processor validate` evaluates offline with
+cel-python. Keep expressions to the CEL subset both understand: `has()`, `size()`, `all()`,
+`exists()`, `matches()`, `in`, `startsWith()`, `string()`; guard every optional field with `has()`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "config/policy/validating-admission-policy.yaml"
+POLICY_NAME = "dataflow.dataflow.io"
+
+# Condition forms of the original (`$.path`, `path == 'v'`, `path != "v"`): checked when a condition
+# starts with `$`; anything else is taken as CEL, which only the processor can compile.
+ORIGINAL_CONDITION = r"""^\$\.?[A-Za-z0-9_\-#*?\\.]+(\s*(==|!=)\s*('[^']*'|"[^"]*"|[^\s'"]+))?$"""
+# Copies shipped elsewhere (package data, chart, bundle); all must equal OUT.
+COPIES = [REPO / "processor/src/dataflow_processor/admission/data/policy.yaml"]
+
+
+def alt(block: str, field: str) -> str:
+    """`field` or its secret-ref twin is set (and a set list is not empty)."""
+    return f"(has({block}.{field}) && size({block}.{field}) > 0) || has({block}.{field}SecretRef)"
+
+
+# Endpoint rules: (connector type, rule over the block `B`, field named in the message, message).
+# Each rule is expanded for B = E.<type> and for B = E.config (the `{type, config}` shape).
+ENDPOINT_RULES: list[tuple[str, str, str, str]] = [
+    ("kafka", alt("@B", "brokers"), "brokers", "required (or brokersSecretRef)"),
+    ("kafka", alt("@B", "topic"), "topic", "required (or topicSecretRef)"),
+    ("kafka", "!has(@B.sasl) || ((has(@B.sasl.username) || has(@B.sasl.usernameSecretRef)) && "
+              "(has(@B.sasl.password) || has(@B.sasl.passwordSecretRef)))",
+     "sasl", "username and password are required (or their SecretRefs)"),
+    ("kafka", "!has(@B.tls) || ((has(@B.tls.certFile) || has(@B.tls.certSecretRef)) == "
+              "(has(@B.tls.keyFile) || has(@B.tls.keySecretRef)))",
+     "tls", "a client certificate and its key go together: set both or neither"),
+    ("kafka", "!has(@B.format) || @B.format != 'avro' || has(@B.schemaRegistry) || has(@B.avroSchema) || "
+              "has(@B.avroSchemaSecretRef) || has(@B.avroSchemaFile)",
+     "format", "avro needs schemaRegistry, avroSchema, avroSchemaSecretRef or avroSchemaFile"),
+    ("postgresql", alt("@B", "connectionString"), "connectionString", "required (or connectionStringSecretRef)"),
+    ("trino", alt("@B", "serverURL"), "serverURL", "required (or serverURLSecretRef)"),
+    ("trino", alt("@B", "catalog"), "catalog", "required (or catalogSecretRef)"),
+    ("trino", alt("@B", "schema"), "schema", "required (or schemaSecretRef)"),
+    ("nessie", alt("@B", "baseURL"), "baseURL", "required (or baseURLSecretRef)"),
+    ("nessie", alt("@B", "namespace"), "namespace", "required (or namespaceSecretRef)"),
+    ("nessie", alt("@B", "table"), "table", "required (or tableSecretRef)"),
+    ("nessie", "!has(@B.authenticationType) || @B.authenticationType != 'BEARER' || has(@B.token) || "
+               "has(@B.tokenSecretRef)",
+     "token", "required when authenticationType is BEARER (or tokenSecretRef)"),
+    ("nessie", "!has(@B.authenticationType) || @B.authenticationType != 'BASIC' || (has(@B.basicAuth) && "
+               "(has(@B.basicAuth.username) || has(@B.basicAuth.usernameSecretRef)) && "
+               "(has(@B.basicAuth.password) || has(@B.basicAuth.passwordSecretRef)))",
+     "basicAuth", "username and password are required when authenticationType is BASIC"),
+    ("nessie", "has(@B.accessKeySecretRef) == has(@B.secretAccessKeySecretRef)",
+     "accessKeySecretRef", "accessKeySecretRef and secretAccessKeySecretRef go together: set both or neither"),
+]
+# Rules whose wording differs between a source and a sink.
+SOURCE_ONLY = [
+    ("postgresql", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
+    ("trino", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
+]
+SINK_ONLY = [
+    ("postgresql", alt("@B", "table"), "table", "required (or tableSecretRef)"),
+    ("trino", alt("@B", "table"), "table", "required (or tableSecretRef)"),
+    ("postgresql", "!has(@B.upsertMode) || !@B.upsertMode || !has(@B.conflictKey) || size(@B.conflictKey) > 0",
+     "conflictKey", "must not be empty when upsertMode is on"),
+]
+CONNECTOR_TYPES = ["kafka", "postgresql", "trino", "nessie"]
+
+TRANSFORM_TYPES = ["timestamp", "flatten", "filter", "mask", "router", "select", "remove", "snakeCase", "camelCase"]
+# Rules over one transformation `T` (its typed block `X` or `T.config`), path `P`.
+TRANSFORM_RULES: list[tuple[str, str, str, str]] = [
+    ("flatten", "has(@X.field) && size(@X.field) > 0", "field", "required"),
+    ("filter", "has(@X.condition) && size(@X.condition) > 0", "condition", "required"),
+    ("filter", f"!has(@X.condition) || !@X.condition.startsWith('$') || @X.condition.matches({ORIGINAL_CONDITION!r})",
+     "condition", "not a valid condition: use `$.path`, `$.path == 'value'`, `$.path != 'value'` or CEL"),
+    ("mask", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
+    ("select", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
+    ("remove", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
+    ("router", "has(@X.routes) && size(@X.routes) > 0", "routes", "at least one route is required"),
+    ("router", "!has(@X.routes) || @X.routes.all(r, has(r.condition) && size(r.condition) > 0 && "
+               f"(!r.condition.startsWith('$') || r.condition.matches({ORIGINAL_CONDITION!r})))",
+     "routes", "every route needs a condition: `$.path`, `$.path == 'value'`, `$.path != 'value'` or CEL"),
+    ("router", "!has(@X.routes) || @X.routes.all(r, has(r.sink))", "routes", "every route needs a sink"),
+]
+
+
+def endpoint_validations(expr: str, path: str, kind: str, guard: str = "true") -> list[dict[str, str]]:
+    """Validations for the endpoint at CEL `expr` (displayed as `path`); `kind` is source|sink."""
+    out: list[dict[str, str]] = []
+
+    def add(rule: str, message: str) -> None:
+        expression = rule if guard == "true" else f"!({guard}) || {rule}"
+        out.append({"expression": expression, "message": message})
+
+    for t in CONNECTOR_TYPES:
+        add(f"{expr}.type != '{t}' || has({expr}.{t}) || has({expr}.config)",
+            f"{path}.{t}: required when type is {t} (or {path}.config)")
+    rules = ENDPOINT_RULES + (SOURCE_ONLY if kind == "source" else SINK_ONLY)
+    for t, rule, field, msg in rules:
+        for block in (f"{expr}.{t}", f"{expr}.config"):
+            shown = block.replace(expr, path)
+            add(f"{expr}.type != '{t}' || !has({block}) || ({rule.replace('@B', block)})", f"{shown}.{field}: {msg}")
+    return out
+
+
+def route_sink_validations() -> list[dict[str, str]]:
+    """Sink rules for every route sink: the same rules, quantified over transformations and routes."""
+    out = []
+    for v in endpoint_validations("r.sink", "spec.transformations[*].router.routes[*].sink", "sink"):
+        out.append({
+            "expression": "!has(object.spec.transformations) || object.spec.transformations.all(t, "
+                          "!has(t.router) || !has(t.router.routes) || t.router.routes.all(r, !has(r.sink) || "
+                          f"({v['expression']})))",
+            "message": v["message"],
+        })
+    return out
+
+
+def transform_validations() -> list[dict[str, str]]:
+    out = []
+    each = "!has(object.spec.transformations) || object.spec.transformations.all(t, {})"
+    for t in TRANSFORM_TYPES:
+        out.append({
+            "expression": each.format(f"t.type != '{t}' || has(t.{t}) || has(t.config)"),
+            "message": f"spec.transformations[*].{t}: required when type is {t} (or config)",
+        })
+    for t, rule, field, msg in TRANSFORM_RULES:
+        for block in (f"t.{t}", "t.config"):
+            shown = "spec.transformations[*]." + block[2:]
+            out.append({
+                "expression": each.format(f"t.type != '{t}' || !has({block}) || ({rule.replace('@X', block)})"),
+                "message": f"{shown}.{field}: {msg}",
+            })
+    return out
+
+
+def resource_validations() -> list[dict[str, str]]:
+    out = []
+    for kind in ("limits", "requests"):
+        r = f"object.spec.resources.{kind}"
+        out.append({
+            "expression": f"!has(object.spec.resources) || !has({r}) || "
+                          f"{r}.all(k, !string({r}[k]).startsWith('-'))",
+            "message": f"spec.resources.{kind}: resource quantity must not be negative",
+        })
+    return out
+
+
+def validations() -> list[dict[str, str]]:
+    return (
+        endpoint_validations("object.spec.source", "spec.source", "source")
+        + endpoint_validations("object.spec.sink", "spec.sink", "sink")
+        + endpoint_validations("object.spec.errors", "spec.errors", "sink", guard="has(object.spec.errors)")
+        + transform_validations()
+        + route_sink_validations()
+        + resource_validations()
+    )
+
+
+def policy() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/name": "dataflow-operator"}},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["dataflow.dataflow.io"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["dataflows"],
+            }]},
+            # An update that leaves the spec alone (finalizers, labels) is never blocked, so objects
+            # stored before a rule existed can still be cleaned up.
+            "matchConditions": [{
+                "name": "spec-changed",
+                "expression": "request.operation == 'CREATE' || oldObject == null || "
+                              "!has(oldObject.spec) || object.spec != oldObject.spec",
+            }],
+            "validations": validations(),
+        },
+    }
+
+
+def binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY_NAME, "labels": {"app.kubernetes.io/name": "dataflow-operator"}},
+        "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
+    }
+
+
+HEADER = "# Generated by scripts/gen_policy.py — the one place the admission rules are written.\n"
+
+
+def render() -> str:
+    return HEADER + yaml.safe_dump_all([policy(), binding()], sort_keys=False, width=4096, allow_unicode=True)
+
+
+def main() -> int:
+    text = render()
+    if "--check" in sys.argv:
+        stale = [str(p.relative_to(REPO)) for p in (OUT, *COPIES) if not p.exists() or p.read_text() != text]
+        for p in stale:
+            print(f"stale: {p} (run {Path(__file__).relative_to(REPO)})", file=sys.stderr)
+        return 1 if stale else 0
+    for p in (OUT, *COPIES):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

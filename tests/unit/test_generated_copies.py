@@ -1,0 +1,17 @@
+"""Generated files (CRD, admission policy) and every copy of them match their generator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("generator", ["scripts/gen_crd.py", "scripts/gen_policy.py"])
+def test_generated_files_are_current(generator: str) -> None:
+    proc = subprocess.run([sys.executable, generator, "--check"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
