@@ -1,0 +1,60 @@
+"""Fixtures of the end-to-end suite: the CRD on the local control plane and a running operator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.e2e.kube import kubectl, wait_for
+from tests.e2e.operator_process import REPO, OperatorProcess
+
+CRD = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
+OPERATOR_NAMESPACE = "dataflow-operator-system"
+
+
+@pytest.fixture(scope="session")
+def crd_installed(kubeconfig: str) -> str:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", "crd/dataflows.dataflow.dataflow.io", "--timeout=60s")
+    kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    return kubeconfig
+
+
+@pytest.fixture(scope="session")
+def operator_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("operator")
+
+
+@pytest.fixture(scope="module")
+def operator(crd_installed: str, operator_logs: Path, request: pytest.FixtureRequest) -> Iterator[OperatorProcess]:
+    require_tool("ansible-operator")
+    require_tool("ansible-runner")
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    proc = OperatorProcess(operator_logs / f"{name}.log", OPERATOR_NAMESPACE,
+                           env=getattr(request.module, "OPERATOR_ENV", {})).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def namespace(crd_installed: str) -> Iterator[str]:
+    ns = f"e2e-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", ns)
+    yield ns
+    # Let the operator's finalizer run before the namespace goes (it is still running here).
+    kubectl("delete", "dataflows", "--all", "-n", ns, "--wait=true", "--timeout=60s", check=False)
+    kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def wait_phase(namespace: str, name: str, phase: str, timeout: float = 120) -> dict:
+    from tests.e2e.kube import get
+
+    def probe() -> dict | None:
+        obj = get("dataflow", name, namespace)
+        return obj if obj and (obj.get("status") or {}).get("phase") == phase else None
+
+    return wait_for(f"DataFlow {namespace}/{name} phase {phase}", probe, timeout)
