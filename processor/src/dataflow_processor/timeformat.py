@@ -9,8 +9,9 @@ printed literally (a bug). Here names are mapped:
   ``StampMilli``, ``StampMicro``, ``StampNano``, ``DateTime``, ``DateOnly``, ``TimeOnly``
   (names match case-insensitively);
 * epoch formats ``Unix``, ``UnixMilli``, ``UnixMicro``, ``UnixNano`` produce a JSON **number**;
-* anything else is a Go layout; a text with no layout element at all is rejected (it would print
-  itself, as ``"RFC3339"`` did in the original).
+* anything else is a Go layout. A text with no layout element, or a name-like word that is not a
+  known name (``ISO8601``), is rejected: it would print (mostly) itself, as ``"RFC3339"`` did in
+  the original.
 
 Times are UTC (the pod clock), so ``Z07:00`` prints ``Z`` and ``MST`` prints ``UTC``.
 """
@@ -146,7 +147,9 @@ def compile_layout(layout: str) -> list[Piece | str]:
             i += 1
     if literal:
         parts.append("".join(literal))
-    if not found:
+    literal_letters = any(isinstance(p, str) and any(c.isalpha() for c in p) for p in parts)
+    looks_like_a_name = layout.isalnum() and layout[0].isalpha() and literal_letters
+    if not found or looks_like_a_name:
         raise ValueError(
             f"format {layout!r} is neither a named format ({', '.join(sorted(_NAMES.values()))}) "
             "nor a Go layout (e.g. '2006-01-02 15:04:05')"

@@ -1,0 +1,87 @@
+"""The command line: validate and preview (no servers needed), argument handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataflow_processor.cli import main, parse_args
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "kafka-to-postgres.yaml"
+RECORDS = ROOT / "examples" / "records.jsonl"
+
+
+def test_run_is_the_default_command() -> None:
+    args = parse_args(["--spec-path=/etc/dataflow/spec.json", "--namespace", "shop", "--name", "orders"])
+    assert (args.command, args.spec_path, args.namespace, args.name) == ("run", "/etc/dataflow/spec.json",
+                                                                         "shop", "orders")
+    assert args.health_port == 9090
+
+
+def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_validate_names_bad_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("consumerGroup", "consumerGrup").replace(
+        "$.status == 'paid'", "$.status =="))
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "spec.source.kafka.consumerGrup: unknown field" in err
+
+
+def test_validate_compiles_conditions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("$.status == 'paid'", "$.status =="))
+    assert main(["validate", str(bad)]) == 1
+    assert "spec.transformations.1.filter" in capsys.readouterr().err
+
+
+def test_run_exits_1_on_invalid_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"source": {"type": "kafka"}}))
+    assert main(["--spec-path", str(spec), "--namespace", "n", "--name", "x", "--secrets-path",
+                 str(tmp_path / "none")]) == 1
+
+
+def test_preview_on_the_example_prints_what_each_sink_gets() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([sys.executable, "-m", "dataflow_processor", "preview", "--spec-path", str(EXAMPLE)],
+                            input=RECORDS.read_bytes(), capture_output=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    to_sink = [line for line in lines if line["sink"] == "sink"]
+    to_errors = [line for line in lines if line["sink"] == "errors"]
+    assert [line["value"]["id"] for line in to_sink] == [1, 3]  # only the paid ones
+    assert all(line["type"] == "postgresql" and "ingested_at" in line["value"] for line in to_sink)
+    assert len(to_errors) == 1 and to_errors[0]["type"] == "kafka"
+    assert to_errors[0]["value"]["original_message"] == {"original_data": "this line is not JSON"}
+    assert to_errors[0]["value"]["error"]["stage"] == "parse"
+
+
+def test_preview_shows_routes_and_failures_without_errors_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("""
+source: {type: kafka, config: {brokers: [k], topic: t}}
+sink: {type: postgresql, config: {connectionString: "postgres://x", table: t}}
+transformations:
+  - {type: router, router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k], topic: a}}}]}}
+""")
+    records = tmp_path / "in.jsonl"
+    records.write_bytes(b'{"kind": "a"}\n{"kind": "b"}\n[1]\n')
+    with records.open("rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": stdin})())
+        assert main(["preview", "--spec-path", str(spec)]) == 0
+    lines = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    assert [(line["sink"], line.get("condition")) for line in lines] == [
+        ("sink", None), ("route:0", "$.kind == 'a'"), ("errors", None)]
+    assert lines[2]["type"].startswith("log")

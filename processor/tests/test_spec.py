@@ -1,0 +1,173 @@
+"""Spec models: both shapes, strictness with field paths, defaults, secrets merge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataflow_processor.spec import DataFlowSpec, SpecError, load_spec, parse_spec
+from dataflow_processor.spec.connectors import KafkaSourceConfig, PostgresSinkConfig
+from dataflow_processor.spec.secrets import SecretMergeError, merge_secret_values, read_secret_values
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "kafka-to-postgres.yaml"
+
+BASE = {
+    "source": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "orders"}},
+    "sink": {"type": "postgresql", "postgresql": {"connectionString": "postgres://x", "table": "t"}},
+}
+
+
+def with_(**changes: object) -> dict:
+    return {**json.loads(json.dumps(BASE)), **changes}
+
+
+def problems(doc: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(doc)
+    return info.value.problems
+
+
+def test_canonical_and_config_shapes_are_equivalent() -> None:
+    canonical = parse_spec(BASE)
+    config_shape = parse_spec({
+        "source": {"type": "kafka", "config": {"brokers": ["k:9092"], "topic": "orders"}},
+        "sink": {"type": "postgresql", "config": {"connectionString": "postgres://x", "table": "t"}},
+    })
+    assert canonical == config_shape
+    assert isinstance(canonical.source.config, KafkaSourceConfig)
+
+
+def test_defaults_from_the_original() -> None:
+    spec = parse_spec(BASE)
+    assert spec.source.config.consumer_group == "dataflow-operator"  # type: ignore[attr-defined]
+    sink = spec.sink.config
+    assert isinstance(sink, PostgresSinkConfig)
+    assert (sink.batch_size, sink.conflict_key, sink.upsert_mode) == (1000, "id", False)
+
+
+def test_unknown_field_is_an_error_with_its_path() -> None:
+    doc = with_(transformations=[{"type": "mask", "mask": {"fields": ["a"], "keeplength": True}}])
+    assert problems(doc) == ["spec.transformations.0.mask.keeplength: unknown field"]
+    assert problems(with_(sinkk={})) == ["spec.sinkk: unknown field"]
+
+
+def test_kubernetes_types_are_free_form() -> None:
+    spec = parse_spec(with_(resources={"limits": {"cpu": "1"}, "anything": 1}, nodeSelector={"a": "b"},
+                            tolerations=[{"key": "k", "operator": "Exists"}], affinity={"nodeAffinity": {}}))
+    assert spec.node_selector == {"a": "b"}
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ({"source": {"type": "kafka"}}, "spec.source: kafka source configuration is required"),
+    ({"source": {"type": "nope", "nope": {}}}, 'spec.source: Unsupported value: "nope"'),
+    ({"source": {"type": "kafka", "kafka": {"topic": "t"}}}, "spec.source.kafka: brokers or brokersSecretRef is required"),
+    ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "config": {}}}, "not both"),
+    ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "trino": {}}}, "block(s) trino"),
+])
+def test_source_errors_name_the_field(doc: dict, expected: str) -> None:
+    found = problems(with_(**doc))
+    assert any(p.startswith(expected) or expected in p for p in found), found
+
+
+def test_transformation_rules() -> None:
+    assert any("spec.transformations.0.flatten.field" in p
+               for p in problems(with_(transformations=[{"type": "flatten", "flatten": {"field": ""}}])))
+    assert any("spec.transformations.0: filter transformation configuration is required" in p
+               for p in problems(with_(transformations=[{"type": "filter"}])))
+    route_sink_problem = problems(with_(transformations=[{"type": "router", "router": {"routes": [
+        {"condition": "$.a", "sink": {"type": "postgresql", "postgresql": {"table": "t"}}}]}}]))
+    assert any(p.startswith("spec.transformations.0.router.routes.0.sink.postgresql") for p in route_sink_problem)
+
+
+def test_nessie_rules() -> None:
+    nessie = {"type": "nessie", "nessie": {"baseURL": "http://n", "namespace": "ns", "table": "t",
+                                           "authenticationType": "BEARER"}}
+    assert any("BEARER needs token" in p for p in problems(with_(sink=nessie)))
+    nessie["nessie"] = {**nessie["nessie"], "token": "x", "accessKeySecretRef": {"name": "s", "key": "k"}}
+    assert any("both or neither" in p for p in problems(with_(sink=nessie)))
+
+
+def test_secret_ref_needs_name_and_key() -> None:
+    doc = with_(source={"type": "kafka", "kafka": {"brokersSecretRef": {"name": "", "key": "b"}, "topic": "t"}})
+    assert any("secret name is required" in p for p in problems(doc))
+
+
+def test_route_sinks_and_all_sinks_are_listed() -> None:
+    spec = DataFlowSpec.model_validate(with_(errors=BASE["sink"], transformations=[
+        {"type": "router", "router": {"routes": [{"condition": "$.a", "sink": BASE["sink"]}]}}]))
+    assert [path for path, _ in spec.sinks()] == ["sink", "errors", "transformations.0.router.routes.0.sink"]
+
+
+# ---------------------------------------------------------------- secrets
+
+
+REFS = {
+    "source": {"type": "kafka", "config": {"brokersSecretRef": {"name": "k", "key": "b"}, "topic": "orders",
+                                           "sasl": {"username": "u", "passwordSecretRef": {"name": "k", "key": "p"}}}},
+    "sink": {"type": "postgresql", "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"},
+                                                  "table": "t"}},
+    "transformations": [{"type": "router", "router": {"routes": [{"condition": "$.a", "sink": {
+        "type": "postgresql", "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"},
+                                             "table": "a"}}}]}}],
+}
+VALUES = {
+    "source.kafka.brokers": "k1:9092, k2:9092,",
+    "source.kafka.sasl.password": "s3cret",
+    "sink.postgresql.connectionString": "postgres://main",
+    "transformations.0.router.routes.0.sink.postgresql.connectionString": "postgres://route",
+}
+
+
+def write_spec(tmp_path: Path, doc: dict) -> Path:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_secret_dir_is_merged(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "..data").mkdir()  # what a Kubernetes Secret volume also contains
+    for key, value in VALUES.items():
+        (secrets / key).write_text(value)
+    spec = load_spec(write_spec(tmp_path, REFS), secrets)
+    assert spec.source.config.brokers == ["k1:9092", "k2:9092"]  # type: ignore[attr-defined]
+    assert spec.source.config.sasl.password == "s3cret"  # type: ignore[attr-defined]
+    assert spec.sink.config.connection_string == "postgres://main"  # type: ignore[attr-defined]
+    [(_p, _t, _r, _c, route_sink)] = list(spec.route_sinks())
+    assert route_sink.config.connection_string == "postgres://route"  # type: ignore[attr-defined]
+
+
+def test_secret_json_file_is_merged(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(VALUES))
+    assert read_secret_values(secrets) == VALUES
+    assert load_spec(write_spec(tmp_path, REFS), secrets).sink.config.connection_string == "postgres://main"  # type: ignore[attr-defined]
+
+
+def test_missing_secret_value_names_the_field(tmp_path: Path) -> None:
+    values = dict(VALUES)
+    del values["sink.postgresql.connectionString"]
+    secrets = tmp_path / "s.json"
+    secrets.write_text(json.dumps(values))
+    with pytest.raises(SpecError) as info:
+        load_spec(write_spec(tmp_path, REFS), secrets)
+    assert info.value.problems == [
+        "spec.sink.postgresql.connectionString: connectionStringSecretRef is set but its value was not provided "
+        "(no secret key sink.postgresql.connectionString)"]
+    # structurally (validate / preview) unresolved refs are fine
+    assert load_spec(write_spec(tmp_path, REFS), None, require_resolved=False)
+
+
+def test_secret_key_without_a_ref_is_rejected() -> None:
+    with pytest.raises(SecretMergeError, match="sink.postgresql.table"):
+        merge_secret_values(REFS, {"sink.postgresql.table": "x"})
+    with pytest.raises(SecretMergeError, match="no field 'kafak'"):
+        merge_secret_values(REFS, {"source.kafak.brokers": "x"})
+
+
+def test_example_manifest_loads() -> None:
+    spec = load_spec(EXAMPLE, None, require_resolved=False)
+    assert spec.errors is not None and spec.errors.type == "kafka"
