@@ -29,7 +29,10 @@ TRANSFORMATION_TYPES = [
 
 Schema = dict[str, Any]
 # Copies shipped elsewhere (package data, chart, bundle); all must equal OUT.
-COPIES = [REPO / "processor/src/dataflow_processor/admission/data/crd.yaml"]
+COPIES = [
+    REPO / "processor/src/dataflow_processor/admission/data/crd.yaml",
+    REPO / "charts/dataflow-operator/crds/dataflow.dataflow.io_dataflows.yaml",
+]
 
 
 def s(desc: str, max_len: int = 1024, **kw: Any) -> Schema:
@@ -399,16 +402,20 @@ def render() -> str:
     return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=120, allow_unicode=True)
 
 
+def outputs(text: str) -> list[tuple[Path, str]]:
+    return [(p, text) for p in (OUT, *COPIES)]
+
+
 def main() -> int:
     text = render()
     if "--check" in sys.argv:
-        stale = [str(p.relative_to(REPO)) for p in (OUT, *COPIES) if not p.exists() or p.read_text() != text]
+        stale = [str(p.relative_to(REPO)) for p, t in outputs(text) if not p.exists() or p.read_text() != t]
         for p in stale:
             print(f"stale: {p} (run {Path(__file__).relative_to(REPO)})", file=sys.stderr)
         return 1 if stale else 0
-    for p in (OUT, *COPIES):
+    for p, t in outputs(text):
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
+        p.write_text(t)
     return 0
 
 

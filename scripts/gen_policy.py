@@ -29,6 +29,8 @@ POLICY_NAME = "dataflow.dataflow.io"
 ORIGINAL_CONDITION = r"""^\$\.?[A-Za-z0-9_\-#*?\\.]+(\s*(==|!=)\s*('[^']*'|"[^"]*"|[^\s'"]+))?$"""
 # Copies shipped elsewhere (package data, chart, bundle); all must equal OUT.
 COPIES = [REPO / "processor/src/dataflow_processor/admission/data/policy.yaml"]
+# The chart ships the same text behind its `validation.enabled` switch.
+CHART_TEMPLATE = REPO / "charts/dataflow-operator/templates/validating-admission-policy.yaml"
 
 
 def alt(block: str, field: str) -> str:
@@ -210,16 +212,21 @@ def render() -> str:
     return HEADER + yaml.safe_dump_all([policy(), binding()], sort_keys=False, width=4096, allow_unicode=True)
 
 
+def outputs(text: str) -> list[tuple[Path, str]]:
+    chart = "{{- if .Values.validation.enabled }}\n" + text + "{{- end }}\n"
+    return [(OUT, text), *((p, text) for p in COPIES), (CHART_TEMPLATE, chart)]
+
+
 def main() -> int:
     text = render()
     if "--check" in sys.argv:
-        stale = [str(p.relative_to(REPO)) for p in (OUT, *COPIES) if not p.exists() or p.read_text() != text]
+        stale = [str(p.relative_to(REPO)) for p, t in outputs(text) if not p.exists() or p.read_text() != t]
         for p in stale:
             print(f"stale: {p} (run {Path(__file__).relative_to(REPO)})", file=sys.stderr)
         return 1 if stale else 0
-    for p in (OUT, *COPIES):
+    for p, t in outputs(text):
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
+        p.write_text(t)
     return 0
 
 

@@ -15,3 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 def test_generated_files_are_current(generator: str) -> None:
     proc = subprocess.run([sys.executable, generator, "--check"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_chart_rbac_rules_match_kustomize() -> None:
+    """The chart's ClusterRole rules are the kustomize ClusterRole's rules, not a second opinion."""
+    import yaml
+
+    kustomize = yaml.safe_load((REPO / "config/rbac/role.yaml").read_text())["rules"]
+    chart = yaml.safe_load((REPO / "charts/dataflow-operator/files/manager-rules.yaml").read_text())
+    assert chart == kustomize
