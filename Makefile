@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENVCTL := env/envctl
 
-.PHONY: env-up env-down env-status env-vars env-fetch env-reset test test-unit lint demo
+.PHONY: env-up env-down env-status env-vars env-fetch env-reset check test lint demo
 
 env-up:        ## fetch/build (cached) and start every component; reuses what already runs
 	$(ENVCTL) up $(COMPONENTS)
@@ -16,6 +16,9 @@ env-vars:      ## `eval "$$(make -s env-vars)"`
 	@$(ENVCTL) vars
 env-reset:     ## stop everything and delete runtime state (caches are kept)
 	$(ENVCTL) reset
+
+check: env-up  ## the README's test command: environment up, then the whole suite (what CI runs)
+	$(MAKE) test
 
 test:          ## the whole test suite against the running environment
 	source <($(ENVCTL) vars) && ./scripts/test.sh $(PYTEST_ARGS)
