@@ -96,3 +96,32 @@ def s3_store() -> S3Store:
 def nessie() -> Nessie:
     u, i, w = require_env("DATAFLOW_NESSIE_URL", "DATAFLOW_NESSIE_ICEBERG_URL", "DATAFLOW_NESSIE_WAREHOUSE")
     return Nessie(u, i, w)
+
+
+@dataclass(frozen=True)
+class KafkaTLS:
+    bootstrap: str  # SSL listener, host:port
+    ca: str  # PEM file of the test CA that signed the broker's certificate
+    cert: str  # PEM client certificate (the broker requests one, does not require it)
+    key: str  # PEM private key of the client certificate
+
+
+@dataclass(frozen=True)
+class KafkaSASL:
+    bootstrap: str  # SASL_PLAINTEXT listener, host:port
+    user: str  # valid for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+    password: str
+
+
+@pytest.fixture(scope="session")
+def kafka_tls() -> KafkaTLS:
+    b, ca, cert, key = require_env(
+        "DATAFLOW_KAFKA_TLS_BOOTSTRAP", "DATAFLOW_KAFKA_TLS_CA", "DATAFLOW_KAFKA_TLS_CERT", "DATAFLOW_KAFKA_TLS_KEY"
+    )
+    return KafkaTLS(b, ca, cert, key)
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl() -> KafkaSASL:
+    b, u, p = require_env("DATAFLOW_KAFKA_SASL_BOOTSTRAP", "DATAFLOW_KAFKA_SASL_USER", "DATAFLOW_KAFKA_SASL_PASSWORD")
+    return KafkaSASL(b, u, p)

@@ -10,9 +10,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-pytestmark = pytest.mark.smoke
+from tests.conftest import S3Store
 
-S3Store = Any  # tests/conftest.py's S3Store: endpoint, access_key, secret_key, region, bucket
+pytestmark = pytest.mark.smoke
 
 
 def client(s3: S3Store, secret: str | None = None) -> Any:
