@@ -47,11 +47,17 @@ async def main(out: Path) -> int:
     configure_logging("test", "sigterm", "info")
     source = FileAckSource(out)
     sink = FileSink(out / "written.jsonl")
-    chain = TransformChain.from_spec([TransformationSpec.model_validate(
-        {"type": "timestamp", "timestamp": {"fieldName": "at"}})])
-    pipeline = Pipeline(source=source, chain=chain, sink=sink, namespace="test", name="sigterm",
-                        settings=PipelineSettings(batch_size=50, linger_seconds=0.005, commit_interval=0.2,
-                                                  shutdown_timeout=10))
+    chain = TransformChain.from_spec(
+        [TransformationSpec.model_validate({"type": "timestamp", "timestamp": {"fieldName": "at"}})]
+    )
+    pipeline = Pipeline(
+        source=source,
+        chain=chain,
+        sink=sink,
+        namespace="test",
+        name="sigterm",
+        settings=PipelineSettings(batch_size=50, linger_seconds=0.005, commit_interval=0.2, shutdown_timeout=10),
+    )
 
     async def produce() -> None:
         n = 0

@@ -19,8 +19,12 @@ RECORDS = ROOT / "examples" / "records.jsonl"
 
 def test_run_is_the_default_command() -> None:
     args = parse_args(["--spec-path=/etc/dataflow/spec.json", "--namespace", "shop", "--name", "orders"])
-    assert (args.command, args.spec_path, args.namespace, args.name) == ("run", "/etc/dataflow/spec.json",
-                                                                         "shop", "orders")
+    assert (args.command, args.spec_path, args.namespace, args.name) == (
+        "run",
+        "/etc/dataflow/spec.json",
+        "shop",
+        "orders",
+    )
     assert args.health_port == 9090
 
 
@@ -31,8 +35,9 @@ def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_validate_names_bad_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(EXAMPLE.read_text().replace("consumerGroup", "consumerGrup").replace(
-        "$.status == 'paid'", "$.status =="))
+    bad.write_text(
+        EXAMPLE.read_text().replace("consumerGroup", "consumerGrup").replace("$.status == 'paid'", "$.status ==")
+    )
     assert main(["validate", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "spec.source.kafka.consumerGrup: unknown field" in err
@@ -48,14 +53,22 @@ def test_validate_compiles_conditions(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_run_exits_1_on_invalid_spec(tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"source": {"type": "kafka"}}))
-    assert main(["--spec-path", str(spec), "--namespace", "n", "--name", "x", "--secrets-path",
-                 str(tmp_path / "none")]) == 1
+    assert (
+        main(["--spec-path", str(spec), "--namespace", "n", "--name", "x", "--secrets-path", str(tmp_path / "none")])
+        == 1
+    )
 
 
 def test_preview_on_the_example_prints_what_each_sink_gets() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run([sys.executable, "-m", "dataflow_processor", "preview", "--spec-path", str(EXAMPLE)],
-                            input=RECORDS.read_bytes(), capture_output=True, env=env, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dataflow_processor", "preview", "--spec-path", str(EXAMPLE)],
+        input=RECORDS.read_bytes(),
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     to_sink = [line for line in lines if line["sink"] == "sink"]
@@ -67,14 +80,16 @@ def test_preview_on_the_example_prints_what_each_sink_gets() -> None:
     assert to_errors[0]["value"]["error"]["stage"] == "parse"
 
 
-def test_preview_shows_routes_and_failures_without_errors_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_preview_shows_routes_and_failures_without_errors_sink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("""
 source: {type: kafka, config: {brokers: [k], topic: t}}
 sink: {type: postgresql, config: {connectionString: "postgres://x", table: t}}
 transformations:
-  - {type: router, router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k], topic: a}}}]}}
+  - type: router
+    router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k], topic: a}}}]}
 """)
     records = tmp_path / "in.jsonl"
     records.write_bytes(b'{"kind": "a"}\n{"kind": "b"}\n[1]\n')
@@ -83,5 +98,8 @@ transformations:
         assert main(["preview", "--spec-path", str(spec)]) == 0
     lines = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
     assert [(line["sink"], line.get("condition")) for line in lines] == [
-        ("sink", None), ("route:0", "$.kind == 'a'"), ("errors", None)]
+        ("sink", None),
+        ("route:0", "$.kind == 'a'"),
+        ("errors", None),
+    ]
     assert lines[2]["type"].startswith("log")

@@ -8,22 +8,37 @@ import logging
 from typing import Any
 
 import pytest
-from dfp_helpers import chain_of
 
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.transforms.chain import TransformChain
+from dfp_helpers import chain_of
 
-FAST = PipelineSettings(batch_size=4, linger_seconds=0.001, commit_interval=0.001, retry_initial=0.001,
-                        retry_max=0.01, queue_size=2)
+FAST = PipelineSettings(
+    batch_size=4, linger_seconds=0.001, commit_interval=0.001, retry_initial=0.001, retry_max=0.01, queue_size=2
+)
 KAFKA = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
 
 
-def pipeline(source: MemorySource, chain: TransformChain | None = None, *, sink: MemorySink | None = None,
-             errors: MemorySink | None = None, routes: dict[int, MemorySink] | None = None,
-             settings: PipelineSettings = FAST) -> Pipeline:
-    return Pipeline(source=source, chain=chain or chain_of(), sink=sink or MemorySink(), route_sinks=routes,
-                    errors_sink=errors, namespace="shop", name="orders", settings=settings)
+def pipeline(
+    source: MemorySource,
+    chain: TransformChain | None = None,
+    *,
+    sink: MemorySink | None = None,
+    errors: MemorySink | None = None,
+    routes: dict[int, MemorySink] | None = None,
+    settings: PipelineSettings = FAST,
+) -> Pipeline:
+    return Pipeline(
+        source=source,
+        chain=chain or chain_of(),
+        sink=sink or MemorySink(),
+        route_sinks=routes,
+        errors_sink=errors,
+        namespace="shop",
+        name="orders",
+        settings=settings,
+    )
 
 
 async def test_records_flow_and_every_position_is_acked() -> None:
@@ -59,11 +74,23 @@ async def test_filtered_out_records_are_acked_at_once() -> None:
 
 
 async def test_routes_split_records_by_first_matching_condition() -> None:
-    chain = chain_of({"type": "router", "router": {"routes": [
-        {"condition": "$.kind == 'a'", "sink": KAFKA}, {"condition": "$.vip", "sink": KAFKA}]}},
-        {"type": "remove", "remove": {"fields": ["vip"]}})
-    source = MemorySource([{"id": 1, "kind": "a", "vip": True}, {"id": 2, "kind": "b", "vip": True},
-                           {"id": 3, "kind": "c"}, {"id": 4, "kind": "a"}])
+    chain = chain_of(
+        {
+            "type": "router",
+            "router": {
+                "routes": [{"condition": "$.kind == 'a'", "sink": KAFKA}, {"condition": "$.vip", "sink": KAFKA}]
+            },
+        },
+        {"type": "remove", "remove": {"fields": ["vip"]}},
+    )
+    source = MemorySource(
+        [
+            {"id": 1, "kind": "a", "vip": True},
+            {"id": 2, "kind": "b", "vip": True},
+            {"id": 3, "kind": "c"},
+            {"id": 4, "kind": "a"},
+        ]
+    )
     main, route_a, route_vip = MemorySink(), MemorySink(), MemorySink()
     await pipeline(source, chain, sink=main, routes={0: route_a, 1: route_vip}).run()
     assert [v["id"] for v in route_a.values] == [1, 4]
@@ -76,8 +103,7 @@ async def test_routes_split_records_by_first_matching_condition() -> None:
 
 async def test_poison_records_amid_good_ones_go_to_the_errors_sink_with_an_envelope() -> None:
     chain = chain_of({"type": "timestamp", "timestamp": {"fieldName": "meta.at"}})
-    source = MemorySource([{"id": 1}, b"{broken", {"id": 3, "meta": [1]}, b'"just a string"', {"id": 5}],
-                          partitions=1)
+    source = MemorySource([{"id": 1}, b"{broken", {"id": 3, "meta": [1]}, b'"just a string"', {"id": 5}], partitions=1)
     sink, errors = MemorySink(), MemorySink()
     await pipeline(source, chain, sink=sink, errors=errors).run()
     assert [v["id"] for v in sink.values] == [1, 5]
@@ -103,7 +129,9 @@ async def test_permanent_write_failure_diverts_only_that_record() -> None:
     await pipeline(source, sink=sink, errors=errors).run()
     assert [v["id"] for v in sink.values] == [0, 1, 3, 5]
     assert [(e["original_message"]["id"], e["error"]["stage"], e["error"]["message"]) for e in errors.values] == [
-        (2, "write", "duplicate key"), (4, "write", "duplicate key")]
+        (2, "write", "duplicate key"),
+        (4, "write", "duplicate key"),
+    ]
     assert source.committed == {0: 6}
 
 
@@ -179,8 +207,7 @@ async def test_backpressure_pauses_the_source() -> None:
 async def test_stop_flushes_in_flight_and_commits() -> None:
     source = MemorySource(follow=True)
     sink = MemorySink(batch_size=1000)
-    settings = PipelineSettings(batch_size=10, linger_seconds=0.001, commit_interval=10,
-                                shutdown_timeout=5)
+    settings = PipelineSettings(batch_size=10, linger_seconds=0.001, commit_interval=10, shutdown_timeout=5)
     sink.flush_interval = 30  # would not flush by itself during the test
     p = pipeline(source, sink=sink, settings=settings)
     task = asyncio.create_task(p.run())
@@ -202,6 +229,8 @@ async def test_metrics_use_the_original_names() -> None:
     assert 'dataflow_messages_received_total{name="orders",namespace="shop",source_type="memory"} 2.0' in text
     assert 'dataflow_messages_sent_total{name="orders",namespace="shop",route="default",sink_type="memory"} 1.0' in text
     assert 'route="error"' in text
-    assert 'dataflow_transformer_messages_in_total{name="orders",namespace="shop",transformer_index="0",' \
-           'transformer_type="select"} 1.0' in text
+    assert (
+        'dataflow_transformer_messages_in_total{name="orders",namespace="shop",transformer_index="0",'
+        'transformer_type="select"} 1.0' in text
+    )
     assert (p.metrics.processed_total, p.metrics.errors_total) == (1, 1)

@@ -35,8 +35,10 @@ async def test_health_endpoints() -> None:
             async with session.get(f"{base}/metrics") as resp:
                 text = await resp.text()
                 assert resp.status == 200
-                assert 'dataflow_messages_sent_total{name="orders",namespace="shop",route="default",' \
-                       'sink_type="postgresql"} 3.0' in text
+                assert (
+                    'dataflow_messages_sent_total{name="orders",namespace="shop",route="default",'
+                    'sink_type="postgresql"} 3.0' in text
+                )
     finally:
         await server.stop()
 

@@ -18,8 +18,13 @@ HERE = Path(__file__).parent
 @pytest.mark.subprocess
 def test_sigterm_flushes_everything_read_and_commits(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), str(HERE)])}
-    proc = subprocess.Popen([sys.executable, str(HERE / "sigterm_app.py"), str(tmp_path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "sigterm_app.py"), str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"

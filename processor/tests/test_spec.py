@@ -31,10 +31,12 @@ def problems(doc: dict) -> list[str]:
 
 def test_canonical_and_config_shapes_are_equivalent() -> None:
     canonical = parse_spec(BASE)
-    config_shape = parse_spec({
-        "source": {"type": "kafka", "config": {"brokers": ["k:9092"], "topic": "orders"}},
-        "sink": {"type": "postgresql", "config": {"connectionString": "postgres://x", "table": "t"}},
-    })
+    config_shape = parse_spec(
+        {
+            "source": {"type": "kafka", "config": {"brokers": ["k:9092"], "topic": "orders"}},
+            "sink": {"type": "postgresql", "config": {"connectionString": "postgres://x", "table": "t"}},
+        }
+    )
     assert canonical == config_shape
     assert isinstance(canonical.source.config, KafkaSourceConfig)
 
@@ -54,36 +56,64 @@ def test_unknown_field_is_an_error_with_its_path() -> None:
 
 
 def test_kubernetes_types_are_free_form() -> None:
-    spec = parse_spec(with_(resources={"limits": {"cpu": "1"}, "anything": 1}, nodeSelector={"a": "b"},
-                            tolerations=[{"key": "k", "operator": "Exists"}], affinity={"nodeAffinity": {}}))
+    spec = parse_spec(
+        with_(
+            resources={"limits": {"cpu": "1"}, "anything": 1},
+            nodeSelector={"a": "b"},
+            tolerations=[{"key": "k", "operator": "Exists"}],
+            affinity={"nodeAffinity": {}},
+        )
+    )
     assert spec.node_selector == {"a": "b"}
 
 
-@pytest.mark.parametrize(("doc", "expected"), [
-    ({"source": {"type": "kafka"}}, "spec.source: kafka source configuration is required"),
-    ({"source": {"type": "nope", "nope": {}}}, 'spec.source: Unsupported value: "nope"'),
-    ({"source": {"type": "kafka", "kafka": {"topic": "t"}}}, "spec.source.kafka: brokers or brokersSecretRef is required"),
-    ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "config": {}}}, "not both"),
-    ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "trino": {}}}, "block(s) trino"),
-])
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"source": {"type": "kafka"}}, "spec.source: kafka source configuration is required"),
+        ({"source": {"type": "nope", "nope": {}}}, 'spec.source: Unsupported value: "nope"'),
+        (
+            {"source": {"type": "kafka", "kafka": {"topic": "t"}}},
+            "spec.source.kafka: brokers or brokersSecretRef is required",
+        ),
+        ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "config": {}}}, "not both"),
+        ({"source": {"type": "kafka", "kafka": {"brokers": ["b"], "topic": "t"}, "trino": {}}}, "block(s) trino"),
+    ],
+)
 def test_source_errors_name_the_field(doc: dict, expected: str) -> None:
     found = problems(with_(**doc))
     assert any(p.startswith(expected) or expected in p for p in found), found
 
 
 def test_transformation_rules() -> None:
-    assert any("spec.transformations.0.flatten.field" in p
-               for p in problems(with_(transformations=[{"type": "flatten", "flatten": {"field": ""}}])))
-    assert any("spec.transformations.0: filter transformation configuration is required" in p
-               for p in problems(with_(transformations=[{"type": "filter"}])))
-    route_sink_problem = problems(with_(transformations=[{"type": "router", "router": {"routes": [
-        {"condition": "$.a", "sink": {"type": "postgresql", "postgresql": {"table": "t"}}}]}}]))
+    assert any(
+        "spec.transformations.0.flatten.field" in p
+        for p in problems(with_(transformations=[{"type": "flatten", "flatten": {"field": ""}}]))
+    )
+    assert any(
+        "spec.transformations.0: filter transformation configuration is required" in p
+        for p in problems(with_(transformations=[{"type": "filter"}]))
+    )
+    route_sink_problem = problems(
+        with_(
+            transformations=[
+                {
+                    "type": "router",
+                    "router": {
+                        "routes": [{"condition": "$.a", "sink": {"type": "postgresql", "postgresql": {"table": "t"}}}]
+                    },
+                }
+            ]
+        )
+    )
     assert any(p.startswith("spec.transformations.0.router.routes.0.sink.postgresql") for p in route_sink_problem)
 
 
 def test_nessie_rules() -> None:
-    nessie = {"type": "nessie", "nessie": {"baseURL": "http://n", "namespace": "ns", "table": "t",
-                                           "authenticationType": "BEARER"}}
+    nessie = {
+        "type": "nessie",
+        "nessie": {"baseURL": "http://n", "namespace": "ns", "table": "t", "authenticationType": "BEARER"},
+    }
     assert any("BEARER needs token" in p for p in problems(with_(sink=nessie)))
     nessie["nessie"] = {**nessie["nessie"], "token": "x", "accessKeySecretRef": {"name": "s", "key": "k"}}
     assert any("both or neither" in p for p in problems(with_(sink=nessie)))
@@ -95,8 +125,12 @@ def test_secret_ref_needs_name_and_key() -> None:
 
 
 def test_route_sinks_and_all_sinks_are_listed() -> None:
-    spec = DataFlowSpec.model_validate(with_(errors=BASE["sink"], transformations=[
-        {"type": "router", "router": {"routes": [{"condition": "$.a", "sink": BASE["sink"]}]}}]))
+    spec = DataFlowSpec.model_validate(
+        with_(
+            errors=BASE["sink"],
+            transformations=[{"type": "router", "router": {"routes": [{"condition": "$.a", "sink": BASE["sink"]}]}}],
+        )
+    )
     assert [path for path, _ in spec.sinks()] == ["sink", "errors", "transformations.0.router.routes.0.sink"]
 
 
@@ -104,13 +138,34 @@ def test_route_sinks_and_all_sinks_are_listed() -> None:
 
 
 REFS = {
-    "source": {"type": "kafka", "config": {"brokersSecretRef": {"name": "k", "key": "b"}, "topic": "orders",
-                                           "sasl": {"username": "u", "passwordSecretRef": {"name": "k", "key": "p"}}}},
-    "sink": {"type": "postgresql", "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"},
-                                                  "table": "t"}},
-    "transformations": [{"type": "router", "router": {"routes": [{"condition": "$.a", "sink": {
-        "type": "postgresql", "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"},
-                                             "table": "a"}}}]}}],
+    "source": {
+        "type": "kafka",
+        "config": {
+            "brokersSecretRef": {"name": "k", "key": "b"},
+            "topic": "orders",
+            "sasl": {"username": "u", "passwordSecretRef": {"name": "k", "key": "p"}},
+        },
+    },
+    "sink": {
+        "type": "postgresql",
+        "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"}, "table": "t"},
+    },
+    "transformations": [
+        {
+            "type": "router",
+            "router": {
+                "routes": [
+                    {
+                        "condition": "$.a",
+                        "sink": {
+                            "type": "postgresql",
+                            "postgresql": {"connectionStringSecretRef": {"name": "pg", "key": "dsn"}, "table": "a"},
+                        },
+                    }
+                ]
+            },
+        }
+    ],
 }
 VALUES = {
     "source.kafka.brokers": "k1:9092, k2:9092,",
@@ -156,13 +211,14 @@ def test_missing_secret_value_names_the_field(tmp_path: Path) -> None:
         load_spec(write_spec(tmp_path, REFS), secrets)
     assert info.value.problems == [
         "spec.sink.postgresql.connectionString: connectionStringSecretRef is set but its value was not provided "
-        "(no secret key sink.postgresql.connectionString)"]
+        "(no secret key sink.postgresql.connectionString)"
+    ]
     # structurally (validate / preview) unresolved refs are fine
     assert load_spec(write_spec(tmp_path, REFS), None, require_resolved=False)
 
 
 def test_secret_key_without_a_ref_is_rejected() -> None:
-    with pytest.raises(SecretMergeError, match="sink.postgresql.table"):
+    with pytest.raises(SecretMergeError, match=r"sink\.postgresql\.table"):
         merge_secret_values(REFS, {"sink.postgresql.table": "x"})
     with pytest.raises(SecretMergeError, match="no field 'kafak'"):
         merge_secret_values(REFS, {"source.kafak.brokers": "x"})

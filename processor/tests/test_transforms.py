@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 import pytest
 
 from dataflow_processor.records import Position, Record
 from dataflow_processor.transforms.camel_case import to_camel
 from dataflow_processor.transforms.snake_case import to_snake
-
 from dfp_helpers import apply, chain_of, run_chain
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -94,10 +94,12 @@ class TestFilter:
         assert apply(spec, {"active": True, "id": 1}, {"active": 0}) == [{"active": True, "id": 1}]
 
     def test_comparison_and_cel(self) -> None:
-        assert apply({"type": "filter", "filter": {"condition": "$.status == 'paid'"}},
-                     {"status": "paid"}, {"status": "new"}) == [{"status": "paid"}]
-        assert apply({"type": "filter", "filter": {"condition": "amount >= 10"}},
-                     {"amount": 10}, {"amount": 9}, {"x": 1}) == [{"amount": 10}]
+        assert apply(
+            {"type": "filter", "filter": {"condition": "$.status == 'paid'"}}, {"status": "paid"}, {"status": "new"}
+        ) == [{"status": "paid"}]
+        assert apply(
+            {"type": "filter", "filter": {"condition": "amount >= 10"}}, {"amount": 10}, {"amount": 9}, {"x": 1}
+        ) == [{"amount": 10}]
 
 
 class TestMask:
@@ -119,11 +121,16 @@ class TestMask:
 
 
 class TestRouter:
-    SPEC = {"type": "router", "router": {"routes": [
-        {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a"}}},
-        {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a2"}}},
-        {"condition": "$.vip", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "v"}}},
-    ]}}
+    SPEC: ClassVar[dict[str, Any]] = {
+        "type": "router",
+        "router": {
+            "routes": [
+                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a"}}},
+                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a2"}}},
+                {"condition": "$.vip", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "v"}}},
+            ]
+        },
+    }
 
     def test_first_match_wins_and_metadata_names_the_condition(self) -> None:
         chain = chain_of(self.SPEC)
@@ -138,8 +145,17 @@ class TestRouter:
         assert chain.routes[1].condition == chain.routes[0].condition
 
     def test_code_matches_number(self) -> None:
-        spec = {"type": "router", "router": {"routes": [
-            {"condition": "$.code == '200'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "ok"}}}]}}
+        spec = {
+            "type": "router",
+            "router": {
+                "routes": [
+                    {
+                        "condition": "$.code == '200'",
+                        "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "ok"}},
+                    }
+                ]
+            },
+        }
         out, _ = chain_of(spec).run([Record({"code": 200})])
         assert out[0].route == 0
 
@@ -169,25 +185,40 @@ class TestRemove:
 
 
 class TestSnakeCase:
-    @pytest.mark.parametrize(("key", "expected"), [
-        ("userID", "user_id"), ("XMLHttpRequest", "xml_http_request"), ("Item2Name", "item2_name"),
-        ("already_snake", "already_snake"), ("firstName", "first_name"), ("a-B", "a-b"),
-    ])
+    @pytest.mark.parametrize(
+        ("key", "expected"),
+        [
+            ("userID", "user_id"),
+            ("XMLHttpRequest", "xml_http_request"),
+            ("Item2Name", "item2_name"),
+            ("already_snake", "already_snake"),
+            ("firstName", "first_name"),
+            ("a-B", "a-b"),
+        ],
+    )
     def test_examples(self, key: str, expected: str) -> None:
         assert to_snake(key) == expected
 
     def test_shallow_and_deep(self) -> None:
         value = {"userID": 1, "Inner": {"fooBar": [{"bazQux": 1}]}}
         assert apply({"type": "snakeCase", "snakeCase": {}}, dict(value)) == [
-            {"user_id": 1, "inner": {"fooBar": [{"bazQux": 1}]}}]
+            {"user_id": 1, "inner": {"fooBar": [{"bazQux": 1}]}}
+        ]
         assert apply({"type": "snakeCase", "snakeCase": {"deep": True}}, dict(value)) == [
-            {"user_id": 1, "inner": {"foo_bar": [{"baz_qux": 1}]}}]
+            {"user_id": 1, "inner": {"foo_bar": [{"baz_qux": 1}]}}
+        ]
 
 
 class TestCamelCase:
-    @pytest.mark.parametrize(("key", "expected"), [
-        ("first_name", "FirstName"), ("id", "Id"), ("userName", "UserName"), ("__x", "X"),
-    ])
+    @pytest.mark.parametrize(
+        ("key", "expected"),
+        [
+            ("first_name", "FirstName"),
+            ("id", "Id"),
+            ("userName", "UserName"),
+            ("__x", "X"),
+        ],
+    )
     def test_examples(self, key: str, expected: str) -> None:
         assert to_camel(key) == expected
 
@@ -197,14 +228,16 @@ class TestCamelCase:
 
 class TestChain:
     def test_parse_failures_and_non_objects(self) -> None:
-        out, failures = run_chain(chain_of({"type": "select", "select": {"fields": ["a"]}}), b'{"a":1,"b":2}',
-                                  b"not json", b"[1,2]")
+        out, failures = run_chain(
+            chain_of({"type": "select", "select": {"fields": ["a"]}}), b'{"a":1,"b":2}', b"not json", b"[1,2]"
+        )
         assert out == [{"a": 1}]
         assert [(f.stage, f.record.raw) for f in failures] == [("parse", b"not json"), ("parse", b"[1,2]")]
 
     def test_transform_failure_names_index_and_type(self) -> None:
-        chain = chain_of({"type": "remove", "remove": {"fields": ["x"]}},
-                         {"type": "timestamp", "timestamp": {"fieldName": "a.b"}})
+        chain = chain_of(
+            {"type": "remove", "remove": {"fields": ["x"]}}, {"type": "timestamp", "timestamp": {"fieldName": "a.b"}}
+        )
         out, failures = run_chain(chain, {"a": [1]}, {"a": {}})
         assert len(out) == 1
         assert [(f.stage, f.transform_index, f.transform_type) for f in failures] == [("transform", 1, "timestamp")]

@@ -52,21 +52,39 @@ def _env_int(name: str, default: int) -> int:
 
 def _add_tuning(parser: argparse.ArgumentParser) -> None:
     defaults = PipelineSettings()
-    parser.add_argument("--batch-size", type=int, default=_env_int("PROCESSOR_BATCH_SIZE", defaults.batch_size),
-                        help="records per source batch and default sink batch (env PROCESSOR_BATCH_SIZE)")
-    parser.add_argument("--linger-ms", type=float,
-                        default=_env_float("PROCESSOR_LINGER_MS", defaults.linger_seconds * 1000),
-                        help="max wait to fill a batch (env PROCESSOR_LINGER_MS)")
-    parser.add_argument("--queue-size", type=int, default=_env_int("PROCESSOR_QUEUE_SIZE", defaults.queue_size),
-                        help="batches buffered per stage queue (env PROCESSOR_QUEUE_SIZE)")
-    parser.add_argument("--shutdown-timeout", type=float,
-                        default=_env_float("PROCESSOR_SHUTDOWN_TIMEOUT_SECONDS", defaults.shutdown_timeout),
-                        help="seconds to flush in-flight records after SIGTERM")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=_env_int("PROCESSOR_BATCH_SIZE", defaults.batch_size),
+        help="records per source batch and default sink batch (env PROCESSOR_BATCH_SIZE)",
+    )
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=_env_float("PROCESSOR_LINGER_MS", defaults.linger_seconds * 1000),
+        help="max wait to fill a batch (env PROCESSOR_LINGER_MS)",
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=_env_int("PROCESSOR_QUEUE_SIZE", defaults.queue_size),
+        help="batches buffered per stage queue (env PROCESSOR_QUEUE_SIZE)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=_env_float("PROCESSOR_SHUTDOWN_TIMEOUT_SECONDS", defaults.shutdown_timeout),
+        help="seconds to flush in-flight records after SIGTERM",
+    )
 
 
 def _settings(args: argparse.Namespace) -> PipelineSettings:
-    return PipelineSettings(batch_size=args.batch_size, linger_seconds=args.linger_ms / 1000,
-                            queue_size=args.queue_size, shutdown_timeout=args.shutdown_timeout)
+    return PipelineSettings(
+        batch_size=args.batch_size,
+        linger_seconds=args.linger_ms / 1000,
+        queue_size=args.queue_size,
+        shutdown_timeout=args.shutdown_timeout,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--spec-path", required=True, help="spec.json from the ConfigMap")
     run.add_argument("--namespace", required=True)
     run.add_argument("--name", required=True)
-    run.add_argument("--secrets-path", default=os.environ.get("DATAFLOW_SECRETS_PATH", DEFAULT_SECRETS_PATH),
-                     help="mounted Secret dir or JSON file with resolved values (env DATAFLOW_SECRETS_PATH)")
+    run.add_argument(
+        "--secrets-path",
+        default=os.environ.get("DATAFLOW_SECRETS_PATH", DEFAULT_SECRETS_PATH),
+        help="mounted Secret dir or JSON file with resolved values (env DATAFLOW_SECRETS_PATH)",
+    )
     run.add_argument("--health-port", type=int, default=_env_int("HEALTH_PORT", 9090))
     run.add_argument("--status-interval", type=float, default=_env_float("STATUS_INTERVAL_SECONDS", 5.0))
     _add_tuning(run)
@@ -133,8 +154,10 @@ async def serve(pipeline: Pipeline, *, health_port: int | None = 9090, status: S
             await health.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-    log.info("processor stopped", extra={"processed": pipeline.metrics.processed_total,
-                                         "errors": pipeline.metrics.errors_total})
+    log.info(
+        "processor stopped",
+        extra={"processed": pipeline.metrics.processed_total, "errors": pipeline.metrics.errors_total},
+    )
     return code
 
 
@@ -187,9 +210,14 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
         return MemorySource([line for line in lines if line.strip()])
 
     try:
-        pipeline = Pipeline.from_spec(spec, namespace=args.namespace, name=args.name, make_source=make_source,
-                                      make_sink=make_sink,
-                                      settings=PipelineSettings(linger_seconds=0.001, commit_interval=0.01))
+        pipeline = Pipeline.from_spec(
+            spec,
+            namespace=args.namespace,
+            name=args.name,
+            make_source=make_source,
+            make_sink=make_sink,
+            settings=PipelineSettings(linger_seconds=0.001, commit_interval=0.01),
+        )
     except (TransformError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -66,7 +66,7 @@ def is_truthy(value: Any) -> bool:
     if value is MISSING or value is None or value is False:
         return False
     if isinstance(value, str):
-        return value != "" and value != "false"
+        return value not in ("", "false")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value != 0
     return True
@@ -118,6 +118,7 @@ def _compare_predicate(path_text: str, op: str, literal: str) -> Predicate:
 
 def _cel_predicate(text: str) -> Predicate:
     import celpy
+    from celpy.adapter import json_to_cel
 
     env = celpy.Environment()
     try:
@@ -126,11 +127,10 @@ def _cel_predicate(text: str) -> Predicate:
         raise ConditionError(
             f"condition {text!r} is not a path, a comparison (path == 'value') or valid CEL: {exc}"
         ) from exc
-    json_to_cel = celpy.json_to_cel
     bool_type = celpy.celtypes.BoolType
 
     def cel(value: Any) -> bool:
-        converted = json_to_cel(value)
+        converted: Any = json_to_cel(value)
         activation = dict(converted)
         activation.setdefault("record", converted)
         try:

@@ -21,8 +21,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class HealthServer:
-    def __init__(self, metrics: Metrics, is_ready: Callable[[], bool], host: str = "0.0.0.0",
-                 port: int = 9090) -> None:
+    def __init__(self, metrics: Metrics, is_ready: Callable[[], bool], host: str = "0.0.0.0", port: int = 9090) -> None:
         self.metrics = metrics
         self.is_ready = is_ready
         self.host = host
@@ -52,9 +51,10 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the bound port when 0 was asked
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        server = site._server
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         if self._runner is not None:

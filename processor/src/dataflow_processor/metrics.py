@@ -24,42 +24,79 @@ class Metrics:
         self.labels = {"namespace": namespace, "name": name}
         r = self.registry
         base = ["namespace", "name"]
-        self.received = Counter("dataflow_messages_received", "Records read from the source",
-                                [*base, "source_type"], registry=r)
-        self.sent = Counter("dataflow_messages_sent", "Records written to a sink",
-                            [*base, "sink_type", "route"], registry=r)
-        self.processing = Histogram("dataflow_processing_duration_seconds",
-                                    "Time to run the transformation chain over one batch", base,
-                                    buckets=_LATENCY_BUCKETS, registry=r)
+        self.received = Counter(
+            "dataflow_messages_received", "Records read from the source", [*base, "source_type"], registry=r
+        )
+        self.sent = Counter(
+            "dataflow_messages_sent", "Records written to a sink", [*base, "sink_type", "route"], registry=r
+        )
+        self.processing = Histogram(
+            "dataflow_processing_duration_seconds",
+            "Time to run the transformation chain over one batch",
+            base,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.status = Gauge("dataflow_status", "1 while the processor is running", [*base, "phase"], registry=r)
-        self.connector_read = Counter("dataflow_connector_messages_read", "Records read by a connector",
-                                      [*base, "connector_type", "connector_name"], registry=r)
-        self.connector_written = Counter("dataflow_connector_messages_written", "Records written by a connector",
-                                         [*base, "connector_type", "connector_name", "route"], registry=r)
-        self.connector_errors = Counter("dataflow_connector_errors", "Connector errors",
-                                        [*base, "connector_type", "connector_name", "operation", "error_type"],
-                                        registry=r)
-        self.connection_status = Gauge("dataflow_connector_connection_status", "1 when connected",
-                                       [*base, "connector_type", "connector_name"], registry=r)
+        self.connector_read = Counter(
+            "dataflow_connector_messages_read",
+            "Records read by a connector",
+            [*base, "connector_type", "connector_name"],
+            registry=r,
+        )
+        self.connector_written = Counter(
+            "dataflow_connector_messages_written",
+            "Records written by a connector",
+            [*base, "connector_type", "connector_name", "route"],
+            registry=r,
+        )
+        self.connector_errors = Counter(
+            "dataflow_connector_errors",
+            "Connector errors",
+            [*base, "connector_type", "connector_name", "operation", "error_type"],
+            registry=r,
+        )
+        self.connection_status = Gauge(
+            "dataflow_connector_connection_status",
+            "1 when connected",
+            [*base, "connector_type", "connector_name"],
+            registry=r,
+        )
         t_labels = [*base, "transformer_type", "transformer_index"]
         self.t_exec = Counter("dataflow_transformer_executions", "Transformation batch runs", t_labels, registry=r)
-        self.t_errors = Counter("dataflow_transformer_errors", "Records a transformation failed on",
-                                [*t_labels, "error_type"], registry=r)
-        self.t_duration = Histogram("dataflow_transformer_duration_seconds", "Time per batch in a transformation",
-                                    t_labels, buckets=_LATENCY_BUCKETS, registry=r)
+        self.t_errors = Counter(
+            "dataflow_transformer_errors", "Records a transformation failed on", [*t_labels, "error_type"], registry=r
+        )
+        self.t_duration = Histogram(
+            "dataflow_transformer_duration_seconds",
+            "Time per batch in a transformation",
+            t_labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.t_in = Counter("dataflow_transformer_messages_in", "Records into a transformation", t_labels, registry=r)
-        self.t_out = Counter("dataflow_transformer_messages_out", "Records out of a transformation", t_labels,
-                             registry=r)
-        self.operations = Counter("dataflow_task_operations", "Pipeline operations by outcome",
-                                  [*base, "operation", "status"], registry=r)
-        self.stage_errors = Counter("dataflow_task_stage_errors", "Per-record failures by stage",
-                                    [*base, "stage", "error_type"], registry=r)
-        self.stage_duration = Histogram("dataflow_task_stage_duration_seconds", "Time per batch in a stage",
-                                        [*base, "stage"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.queue_size = Gauge("dataflow_task_queue_size", "Batches waiting in a queue", [*base, "queue_type"],
-                                registry=r)
-        self.active = Gauge("dataflow_task_active_messages", "Source records read but not yet acknowledged", base,
-                            registry=r)
+        self.t_out = Counter(
+            "dataflow_transformer_messages_out", "Records out of a transformation", t_labels, registry=r
+        )
+        self.operations = Counter(
+            "dataflow_task_operations", "Pipeline operations by outcome", [*base, "operation", "status"], registry=r
+        )
+        self.stage_errors = Counter(
+            "dataflow_task_stage_errors", "Per-record failures by stage", [*base, "stage", "error_type"], registry=r
+        )
+        self.stage_duration = Histogram(
+            "dataflow_task_stage_duration_seconds",
+            "Time per batch in a stage",
+            [*base, "stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_size = Gauge(
+            "dataflow_task_queue_size", "Batches waiting in a queue", [*base, "queue_type"], registry=r
+        )
+        self.active = Gauge(
+            "dataflow_task_active_messages", "Source records read but not yet acknowledged", base, registry=r
+        )
         self.processed_total = 0
         self.errors_total = 0
         self.last_processed: float | None = None
@@ -71,8 +108,9 @@ class Metrics:
         if count <= 0:
             return
         self.label(self.sent, sink_type=sink_type, route=route).inc(count)
-        self.label(self.connector_written, connector_type=f"{sink_type}-sink", connector_name=role,
-                   route=route).inc(count)
+        self.label(self.connector_written, connector_type=f"{sink_type}-sink", connector_name=role, route=route).inc(
+            count
+        )
         if role != "errors":
             self.processed_total += count
             self.last_processed = time.time()
@@ -82,4 +120,4 @@ class Metrics:
         self.errors_total += count
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)  # type: ignore[no-any-return]
+        return generate_latest(self.registry)

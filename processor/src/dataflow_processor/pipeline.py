@@ -114,8 +114,13 @@ class Pipeline:
         self.main = SinkTarget("sink", "default", sink, sink.type_name or "unknown", asyncio.Queue(qsize))
         conditions = {route.route_id: route.condition for route in chain.routes}
         self.routes: dict[int, SinkTarget] = {
-            route_id: SinkTarget(f"route:{route_id}", conditions.get(route_id, str(route_id)), route_sink,
-                                 route_sink.type_name or "unknown", asyncio.Queue(qsize))
+            route_id: SinkTarget(
+                f"route:{route_id}",
+                conditions.get(route_id, str(route_id)),
+                route_sink,
+                route_sink.type_name or "unknown",
+                asyncio.Queue(qsize),
+            )
             for route_id, route_sink in (route_sinks or {}).items()
         }
         missing = [r.route_id for r in chain.routes if r.route_id not in self.routes]
@@ -123,8 +128,9 @@ class Pipeline:
             raise ValueError(f"no sink for router route id(s) {missing}")
         self.errors: SinkTarget | None = None
         if errors_sink is not None:
-            self.errors = SinkTarget("errors", "error", errors_sink, errors_sink.type_name or "unknown",
-                                     asyncio.Queue(qsize), is_errors=True)
+            self.errors = SinkTarget(
+                "errors", "error", errors_sink, errors_sink.type_name or "unknown", asyncio.Queue(qsize), is_errors=True
+            )
         self.ready = False
         self.stopping = False
         self._stop = asyncio.Event()
@@ -161,11 +167,21 @@ class Pipeline:
         route_ids = iter(chain.routes)
         for _path, _t, _r, _cond, route_spec in spec.route_sinks():
             route = next(route_ids)
-            route_sinks[route.route_id] = make_sink(route_spec, ConnectorContext(namespace, name,
-                                                                                 f"route:{route.route_id}"))
-        return cls(source=source, chain=chain, sink=sink, route_sinks=route_sinks, errors_sink=errors,
-                   namespace=namespace, name=name, settings=settings, metrics=metrics,
-                   source_type=spec.source.type)
+            route_sinks[route.route_id] = make_sink(
+                route_spec, ConnectorContext(namespace, name, f"route:{route.route_id}")
+            )
+        return cls(
+            source=source,
+            chain=chain,
+            sink=sink,
+            route_sinks=route_sinks,
+            errors_sink=errors,
+            namespace=namespace,
+            name=name,
+            settings=settings,
+            metrics=metrics,
+            source_type=spec.source.type,
+        )
 
     # ------------------------------------------------------------------ public control
 
@@ -226,20 +242,24 @@ class Pipeline:
     # ------------------------------------------------------------------ stages
 
     async def _connect(self) -> None:
-        for role, connector, type_name in [
-            ("source", self.source, self.source_type),
-            *[(t.role, t.sink, t.type_name) for t in self.targets],
-        ]:
+        connectors: list[tuple[str, Source | Sink, str]] = [("source", self.source, self.source_type)]
+        connectors += [(t.role, t.sink, t.type_name) for t in self.targets]
+        for role, connector, type_name in connectors:
             kind = "source" if role == "source" else "sink"
             try:
                 await connector.connect()
             except Exception as exc:
-                self.metrics.label(self.metrics.connector_errors, connector_type=f"{type_name}-{kind}",
-                                   connector_name=role, operation="connect",
-                                   error_type=classify_error(exc)).inc()
+                self.metrics.label(
+                    self.metrics.connector_errors,
+                    connector_type=f"{type_name}-{kind}",
+                    connector_name=role,
+                    operation="connect",
+                    error_type=classify_error(exc),
+                ).inc()
                 raise
-            self.metrics.label(self.metrics.connection_status, connector_type=f"{type_name}-{kind}",
-                               connector_name=role).set(1)
+            self.metrics.label(
+                self.metrics.connection_status, connector_type=f"{type_name}-{kind}", connector_name=role
+            ).set(1)
 
     async def _read(self) -> None:
         policy = BatchPolicy(self.settings.batch_size, self.settings.linger_seconds)
@@ -274,8 +294,9 @@ class Pipeline:
         for record in batch:
             record.token = register(record.position)
         metrics.label(metrics.received, source_type=self.source_type).inc(len(batch))
-        metrics.label(metrics.connector_read, connector_type=f"{self.source_type}-source",
-                      connector_name="source").inc(len(batch))
+        metrics.label(metrics.connector_read, connector_type=f"{self.source_type}-source", connector_name="source").inc(
+            len(batch)
+        )
         started = time.perf_counter()
         outputs, failures = self.chain.run(batch)
         metrics.label(metrics.processing).observe(time.perf_counter() - started)
@@ -307,10 +328,21 @@ class Pipeline:
         for failure in failures:
             error_type = "invalid_data" if failure.stage == "parse" else "transformation_error"
             if failure.stage == "transform":
-                self.metrics.label(self.metrics.t_errors, transformer_type=failure.transform_type,
-                                   transformer_index=failure.transform_index, error_type=error_type).inc()
-            envelope = self._failed(failure.record, failure.error, failure.stage, error_type, self.main,
-                                    failure.transform_index, failure.transform_type)
+                self.metrics.label(
+                    self.metrics.t_errors,
+                    transformer_type=failure.transform_type,
+                    transformer_index=failure.transform_index,
+                    error_type=error_type,
+                ).inc()
+            envelope = self._failed(
+                failure.record,
+                failure.error,
+                stage=failure.stage,
+                error_type=error_type,
+                target=self.main,
+                transform_index=failure.transform_index,
+                transform_type=failure.transform_type,
+            )
             if envelope is not None:
                 envelopes.append(envelope)
         if envelopes and self.errors is not None:
@@ -320,6 +352,7 @@ class Pipeline:
         self,
         record: Record,
         message: str,
+        *,
         stage: str,
         error_type: str,
         target: SinkTarget,
@@ -329,24 +362,40 @@ class Pipeline:
         """Count a failed record; return its envelope for the errors sink, or log it in full and ack."""
         self.metrics.failed(stage, error_type)
         if self.errors is None or target.is_errors:
-            payload: Any = record.value if record.value is not None else (
-                record.raw.decode("utf-8", errors="replace") if record.raw is not None else None)
+            payload: Any = (
+                record.value
+                if record.value is not None
+                else (record.raw.decode("utf-8", errors="replace") if record.raw is not None else None)
+            )
             log.error(
                 "record failed at stage %s and cannot go to an errors sink: %s",
-                stage, message,
-                extra={"record": payload, "metadata": dict(record.metadata), "stage": stage,
-                       "position": record.position.as_dict() if record.position else None,
-                       "transformation_index": transform_index, "transformation_type": transform_type,
-                       "sink": target.role, "error_type": error_type},
+                stage,
+                message,
+                extra={
+                    "record": payload,
+                    "metadata": dict(record.metadata),
+                    "stage": stage,
+                    "position": record.position.as_dict() if record.position else None,
+                    "transformation_index": transform_index,
+                    "transformation_type": transform_type,
+                    "sink": target.role,
+                    "error_type": error_type,
+                },
             )
             if record.token is not None:
                 record.token.release()
             self._commit_wanted.set()
             return None
         return build_envelope(
-            record, message=message, stage=stage, namespace=self.namespace, name=self.name,
-            original_sink=self.main.type_name, sink=target.route_label if target.role != "sink" else "sink",
-            transform_index=transform_index, transform_type=transform_type,
+            record,
+            message=message,
+            stage=stage,
+            namespace=self.namespace,
+            name=self.name,
+            original_sink=self.main.type_name,
+            sink=target.route_label if target.role != "sink" else "sink",
+            transform_index=transform_index,
+            transform_type=transform_type,
         )
 
     async def _writer(self, target: SinkTarget) -> None:
@@ -395,26 +444,38 @@ class Pipeline:
                 raise
             except PermanentRecordError as exc:
                 if not 0 <= exc.index < len(batch):
-                    raise ValueError(f"{target.role} sink reported record index {exc.index} "
-                                     f"outside a batch of {len(batch)}") from exc
+                    raise ValueError(
+                        f"{target.role} sink reported record index {exc.index} outside a batch of {len(batch)}"
+                    ) from exc
                 bad = batch.pop(exc.index)
                 await self._divert(target, [(bad, exc.message, "invalid_data")])
                 continue
             except Exception as exc:
                 attempt += 1
                 error_type = classify_error(exc)
-                metrics.label(metrics.connector_errors, connector_type=f"{target.type_name}-sink",
-                              connector_name=target.role, operation="write", error_type=error_type).inc()
+                metrics.label(
+                    metrics.connector_errors,
+                    connector_type=f"{target.type_name}-sink",
+                    connector_name=target.role,
+                    operation="write",
+                    error_type=error_type,
+                ).inc()
                 metrics.label(metrics.operations, operation=self._operation(target), status="error").inc()
                 delay = min(self.settings.retry_max, self.settings.retry_initial * 2 ** (attempt - 1))
                 delay *= random.uniform(0.8, 1.2)
-                log.warning("write to %s sink failed (%s, attempt %d), retrying in %.2fs: %s",
-                            target.role, error_type, attempt, delay, exc,
-                            exc_info=error_type == "unknown", extra={"sink": target.role})
+                log.warning(
+                    "write to %s sink failed (%s, attempt %d), retrying in %.2fs: %s",
+                    target.role,
+                    error_type,
+                    attempt,
+                    delay,
+                    exc,
+                    exc_info=error_type == "unknown",
+                    extra={"sink": target.role},
+                )
                 await asyncio.sleep(delay)
                 continue
-            metrics.label(metrics.stage_duration, stage=self._operation(target)).observe(
-                time.perf_counter() - started)
+            metrics.label(metrics.stage_duration, stage=self._operation(target)).observe(time.perf_counter() - started)
             metrics.label(metrics.operations, operation=self._operation(target), status="success").inc()
             written = batch
             if result.failures:
@@ -431,7 +492,7 @@ class Pipeline:
         envelopes = []
         for record, message, error_type in failed:
             stage = "error_sink_write" if target.is_errors else "write"
-            envelope = self._failed(record, message, stage, error_type, target)
+            envelope = self._failed(record, message, stage=stage, error_type=error_type, target=target)
             if envelope is not None:
                 envelopes.append(envelope)
         if envelopes and self.errors is not None:
@@ -465,14 +526,21 @@ class Pipeline:
         try:
             await self.source.ack(marks)
         except Exception as exc:
-            self.metrics.label(self.metrics.connector_errors, connector_type=f"{self.source_type}-source",
-                               connector_name="source", operation="commit", error_type=classify_error(exc)).inc()
+            self.metrics.label(
+                self.metrics.connector_errors,
+                connector_type=f"{self.source_type}-source",
+                connector_name="source",
+                operation="commit",
+                error_type=classify_error(exc),
+            ).inc()
             log.warning("committing source positions failed, will retry: %s", exc)
             return
         self.tracker.mark_committed(marks)
 
     async def _close(self) -> None:
-        for role, connector in [("source", self.source), *[(t.role, t.sink) for t in self.targets]]:
+        connectors: list[tuple[str, Source | Sink]] = [("source", self.source)]
+        connectors += [(t.role, t.sink) for t in self.targets]
+        for role, connector in connectors:
             try:
                 await connector.close()
             except Exception as exc:
@@ -498,14 +566,17 @@ class Pipeline:
         for value in ("Running", "Stopped"):
             self.metrics.label(self.metrics.status, phase=value).set(1 if value == phase else 0)
 
-    def _transform_stats(self, transform: Transform, size_in: int, size_out: int, seconds: float,
-                         failed: int) -> None:
+    def _transform_stats(self, transform: Transform, size_in: int, size_out: int, seconds: float, failed: int) -> None:
         children = self._t_labels.get(transform.index)
         if children is None:
             m = self.metrics
             labels = {"transformer_type": transform.type_name, "transformer_index": transform.index}
-            children = (m.label(m.t_exec, **labels), m.label(m.t_in, **labels), m.label(m.t_out, **labels),
-                        m.label(m.t_duration, **labels))
+            children = (
+                m.label(m.t_exec, **labels),
+                m.label(m.t_in, **labels),
+                m.label(m.t_out, **labels),
+                m.label(m.t_duration, **labels),
+            )
             self._t_labels[transform.index] = children
         executions, into, out, duration = children
         executions.inc()

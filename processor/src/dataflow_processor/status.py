@@ -43,14 +43,14 @@ def kubernetes_api() -> Any | None:
 def status_body(metrics: Metrics) -> dict[str, Any]:
     status: dict[str, Any] = {"processedCount": metrics.processed_total, "errorCount": metrics.errors_total}
     if metrics.last_processed is not None:
-        status["lastProcessedTime"] = datetime.fromtimestamp(metrics.last_processed, UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+        status["lastProcessedTime"] = datetime.fromtimestamp(metrics.last_processed, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"status": status}
 
 
 class StatusReporter:
-    def __init__(self, metrics: Metrics, namespace: str, name: str, interval: float = 5.0,
-                 api: Any | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, namespace: str, name: str, interval: float = 5.0, api: Any | None = None
+    ) -> None:
         self.metrics = metrics
         self.namespace = namespace
         self.name = name
@@ -80,8 +80,9 @@ class StatusReporter:
         if body == self._last:
             return
         try:
-            await asyncio.to_thread(self.api.patch_namespaced_custom_object_status, GROUP, VERSION,
-                                    self.namespace, PLURAL, self.name, body)
+            await asyncio.to_thread(
+                self.api.patch_namespaced_custom_object_status, GROUP, VERSION, self.namespace, PLURAL, self.name, body
+            )
         except Exception as exc:
             log.warning("patching DataFlow status failed: %s", exc)
             return

@@ -46,8 +46,20 @@ NAMED_LAYOUTS = {
 EPOCH_DIVISORS = {"Unix": 10**9, "UnixMilli": 10**6, "UnixMicro": 10**3, "UnixNano": 1}
 _NAMES = {name.lower(): name for name in [*NAMED_LAYOUTS, *EPOCH_DIVISORS]}
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 Piece = Callable[[datetime, int], str]  # (utc datetime, nanoseconds within the second) -> text

@@ -1,4 +1,4 @@
-"""Typed configuration of every connector, source and sink side (original-behaviour.md §1.3–1.6).
+"""Typed configuration of every connector, source and sink side (original-behaviour.md §1.3-1.6).
 
 These models are what the connector modules consume: ``connectors/kafka.py`` receives a
 :class:`KafkaSourceConfig` and so on. Defaults are the original's, except where noted:
@@ -182,8 +182,12 @@ class _TrinoCommon(SpecModel):
     @model_validator(mode="after")
     def _required(self) -> _TrinoCommon:
         missing = []
-        for attr, alias in (("server_url", "serverURL"), ("catalog", "catalog"), ("schema_", "schema"),
-                            ("table", "table")):
+        for attr, alias in (
+            ("server_url", "serverURL"),
+            ("catalog", "catalog"),
+            ("schema_", "schema"),
+            ("table", "table"),
+        ):
             ref = "schema_secret_ref" if attr == "schema_" else f"{attr}_secret_ref"
             if not getattr(self, attr) and getattr(self, ref) is None:
                 missing.append(f"{alias} or {alias}SecretRef is required")
@@ -228,8 +232,10 @@ class _NessieCommon(SpecModel):
             raise ValueError("authenticationType BEARER needs token or tokenSecretRef")
         if self.authentication_type == "BASIC":
             auth = self.basic_auth
-            if auth is None or not (auth.username or auth.username_secret_ref) or not (
-                auth.password or auth.password_secret_ref
+            if (
+                auth is None
+                or not (auth.username or auth.username_secret_ref)
+                or not (auth.password or auth.password_secret_ref)
             ):
                 raise ValueError("authenticationType BASIC needs basicAuth username and password")
         return self
