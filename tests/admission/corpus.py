@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 CASES_DIR = Path(__file__).parent / "cases"
+# The shipped samples must be admitted too: they are what users copy first.
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "config/samples"
 
 
 @dataclass(frozen=True)
@@ -33,4 +35,6 @@ def load_cases() -> list[Case]:
         first = text.splitlines()[0]
         assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: …'"
         out.append(Case(path.stem, path, first.removeprefix("# expect: ").strip(), yaml.safe_load(text)))
+    for path in sorted(SAMPLES_DIR.glob("dataflow_v1_*.yaml")):
+        out.append(Case(f"sample-{path.stem.removeprefix('dataflow_v1_')}", path, "valid", yaml.safe_load(path.read_text())))
     return out
