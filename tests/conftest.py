@@ -81,6 +81,13 @@ def trino_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def trino_catalog() -> str:
+    """A writable catalog of the local Trino (`memory`)."""
+    (v,) = require_env("DATAFLOW_TRINO_CATALOG")
+    return v
+
+
+@pytest.fixture(scope="session")
 def s3_store() -> S3Store:
     e, a, s, r, b = require_env(
         "DATAFLOW_S3_ENDPOINT",
