@@ -225,7 +225,7 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
         log_sink = MemorySink()
         log_sink.type_name = "log"
         sinks["errors"] = ("log (no errors sink configured)", log_sink)
-        pipeline.errors = type(pipeline.main)("errors", "error", log_sink, "log", asyncio.Queue(8), is_errors=True)
+        pipeline.attach_errors_sink(log_sink)
     await pipeline.run()
     routes = {f"route:{r.route_id}": r.condition for r in pipeline.chain.routes}
     out = sys.stdout.buffer

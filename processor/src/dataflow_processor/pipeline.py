@@ -128,9 +128,7 @@ class Pipeline:
             raise ValueError(f"no sink for router route id(s) {missing}")
         self.errors: SinkTarget | None = None
         if errors_sink is not None:
-            self.errors = SinkTarget(
-                "errors", "error", errors_sink, errors_sink.type_name or "unknown", asyncio.Queue(qsize), is_errors=True
-            )
+            self.attach_errors_sink(errors_sink)
         self.ready = False
         self.stopping = False
         self._stop = asyncio.Event()
@@ -192,6 +190,11 @@ class Pipeline:
         self.stopping = True
         self.ready = False
         self._stop.set()
+
+    def attach_errors_sink(self, sink: Sink) -> None:
+        """Set the errors sink after construction (``preview`` shows failures this way); before ``run``."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.queue_size)
+        self.errors = SinkTarget("errors", "error", sink, sink.type_name or "unknown", queue, is_errors=True)
 
     @property
     def targets(self) -> list[SinkTarget]:
@@ -505,10 +508,12 @@ class Pipeline:
     async def _drain(self, writers: dict[str, asyncio.Task[None]]) -> None:
         """Close the main and route queues, wait for their writers, then the errors writer."""
         for target in [self.main, *self.routes.values()]:
-            await target.queue.put(None)
+            if not writers[target.role].done():  # a dead writer would never take the sentinel
+                await target.queue.put(None)
         await asyncio.gather(*(writers[t.role] for t in [self.main, *self.routes.values()]))
         if self.errors is not None:
-            await self.errors.queue.put(None)
+            if not writers["errors"].done():
+                await self.errors.queue.put(None)
             await writers["errors"]
 
     async def _committer(self) -> None:
@@ -520,7 +525,10 @@ class Pipeline:
 
     async def _commit(self) -> None:
         marks = self.tracker.uncommitted()
-        self.metrics.label(self.metrics.active).set(self.tracker.in_flight())
+        metrics = self.metrics
+        metrics.label(metrics.active).set(self.tracker.in_flight())
+        for target in self.targets:
+            metrics.label(metrics.queue_size, queue_type=target.route_label).set(target.queue.qsize())
         if not marks:
             return
         try:
