@@ -24,7 +24,8 @@ def apply(manifest: dict[str, Any] | str, namespace: str | None = None) -> None:
 
 
 def get(kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-    out = subprocess.run(["kubectl", "get", kind, name, "-n", namespace, "-o", "json"],
+    scope = ["-n", namespace] if namespace else []
+    out = subprocess.run(["kubectl", "get", kind, name, *scope, "-o", "json"],
                          capture_output=True, text=True, timeout=30)
     if out.returncode != 0:
         if "NotFound" in out.stderr or "not found" in out.stderr:

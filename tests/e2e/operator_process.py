@@ -33,6 +33,9 @@ class OperatorProcess:
     namespace: str  # leader-election namespace (the operator's own namespace in a cluster)
     env: dict[str, str] = field(default_factory=dict)
     max_concurrent_reconciles: int = 4
+    # When set (install tests), these replace the default runtime flags below, as an installed
+    # Deployment's args would; listen addresses are still picked here.
+    extra_args: list[str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
@@ -47,12 +50,15 @@ class OperatorProcess:
             "PROCESSOR_IMAGE": env.get("PROCESSOR_IMAGE", "ghcr.io/dataflow-operator/dataflow-operator:test"),
             **self.env,
         })
+        runtime_flags = self.extra_args if self.extra_args is not None else [
+            "--leader-elect", "--leader-election-id", LEADER_ELECTION_ID,
+            "--max-concurrent-reconciles", str(self.max_concurrent_reconciles),
+        ]
         args = [
             "ansible-operator", "run",
             "--watches-file", str(REPO / "watches.yaml"),
-            "--leader-elect", "--leader-election-id", LEADER_ELECTION_ID,
+            *runtime_flags,
             "--leader-election-namespace", self.namespace,
-            "--max-concurrent-reconciles", str(self.max_concurrent_reconciles),
             "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}",
             "--health-probe-bind-address", f"127.0.0.1:{self.health_port}",
             "--proxy-port", str(free_port()),
