@@ -22,3 +22,6 @@ check: env-up  ## the README's test command: environment up, then the whole suit
 
 test:          ## the whole test suite against the running environment
 	source <($(ENVCTL) vars) && ./scripts/test.sh $(PYTEST_ARGS)
+
+demo:          ## the main job locally: env up, operator, Kafka → PostgreSQL DataFlow, rows arriving
+	./scripts/demo.sh

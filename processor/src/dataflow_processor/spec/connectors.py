@@ -5,18 +5,27 @@ These models are what the connector modules consume: ``connectors/kafka.py`` rec
 PostgreSQL sink ``batchSize`` defaults to 1000 (the original's 1 made every write a round trip),
 and batch sinks take ``batchFlushIntervalSeconds`` (the later original's name).
 
-Secret-capable fields follow the ``x`` / ``xSecretRef`` rule of :mod:`.common`. TLS and keys that
-the original resolved into temp files are plain inline values here (``cert``, ``key``, ``ca``):
-the resolved PEM text is merged into them, nothing is written to disk by the operator.
+The CRD (``config/crd/bases``) has one type per connector, shared by its source and sink sides;
+each field's description says which side uses it. The models mirror that: a source config accepts
+the sink-only fields and ignores them, and vice versa (``tests/test_crd_mirror.py`` walks both).
+
+Secret-capable fields follow the ``x`` / ``xSecretRef`` rule of :mod:`.common`. TLS material and S3
+keys that the original resolved into temp files or env vars are inline values here (``tls.cert``,
+``tls.key``, ``tls.ca``, nessie ``accessKey``, ``secretAccessKey``): *secret targets*, filled only
+from the mounted Secret (marked ``x-secret-target``; not in the CRD, so users cannot put secrets in
+the spec itself). Nothing is written to disk by the operator.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from dataflow_processor.spec.common import SecretRef, SpecModel, require_one_of
+
+SECRET_TARGET: dict[str, Any] = {"x-secret-target": True}
+"""Marks a field that only the mounted Secret fills (the literal twin of a ref the CRD has no literal for)."""
 
 
 def _split_brokers(value: object) -> object:
@@ -34,9 +43,9 @@ class KafkaTLS(SpecModel):
     cert_file: str | None = None
     key_file: str | None = None
     ca_file: str | None = None
-    cert: str | None = Field(default=None, description="PEM text (merged from certSecretRef)")
-    key: str | None = Field(default=None, description="PEM text (merged from keySecretRef)")
-    ca: str | None = Field(default=None, description="PEM text (merged from caSecretRef)")
+    cert: str | None = Field(default=None, description="PEM (from certSecretRef)", json_schema_extra=SECRET_TARGET)
+    key: str | None = Field(default=None, description="PEM (from keySecretRef)", json_schema_extra=SECRET_TARGET)
+    ca: str | None = Field(default=None, description="PEM (from caSecretRef)", json_schema_extra=SECRET_TARGET)
     cert_secret_ref: SecretRef | None = None
     key_secret_ref: SecretRef | None = None
     ca_secret_ref: SecretRef | None = None
@@ -83,6 +92,15 @@ class _KafkaCommon(SpecModel):
     topic_secret_ref: SecretRef | None = None
     tls: KafkaTLS | None = None
     sasl: KafkaSASL | None = None
+    consumer_group: str | None = Field(default="dataflow-operator", description="Source only.")
+    consumer_group_secret_ref: SecretRef | None = None
+    format: Literal["json", "avro"] = Field(default="json", description="Source only.")
+    avro_schema: str | None = None
+    avro_schema_secret_ref: SecretRef | None = None
+    avro_schema_file: str | None = None
+    schema_registry: SchemaRegistry | None = None
+    raw_mode: bool = Field(default=False, description="Source: wrap payloads as {value, _metadata}.")
+    batch_size: int = Field(default=500, ge=1, description="Sink: records per produce batch.")
 
     _split = field_validator("brokers", mode="before")(_split_brokers)
 
@@ -93,14 +111,7 @@ class _KafkaCommon(SpecModel):
 
 
 class KafkaSourceConfig(_KafkaCommon):
-    consumer_group: str | None = "dataflow-operator"
-    consumer_group_secret_ref: SecretRef | None = None
-    format: Literal["json", "avro"] = "json"
-    avro_schema: str | None = None
-    avro_schema_secret_ref: SecretRef | None = None
-    avro_schema_file: str | None = None
-    schema_registry: SchemaRegistry | None = None
-    raw_mode: bool = False
+    """Kafka, read side."""
 
     @model_validator(mode="after")
     def _avro(self) -> KafkaSourceConfig:
@@ -112,7 +123,7 @@ class KafkaSourceConfig(_KafkaCommon):
 
 
 class KafkaSinkConfig(_KafkaCommon):
-    pass
+    """Kafka, write side (source-only fields accepted and ignored)."""
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -124,6 +135,18 @@ class _PostgresCommon(SpecModel):
     table: str | None = None
     table_secret_ref: SecretRef | None = None
     raw_mode: bool = False
+    # source side
+    query: str | None = Field(default=None, description="Source: custom SELECT run on every poll.")
+    poll_interval: int = Field(default=5, ge=1, description="Source: seconds between polls.")
+    key_column: str = Field(default="id", description="Source: increasing column the poll resumes from.")
+    change_tracking_column: str | None = Field(default=None, description="Source: timestamp column to poll by.")
+    read_batch_size: int = Field(default=1000, ge=1, description="Source: rows per poll query.")
+    # sink side
+    batch_size: int = Field(default=1000, ge=1, description="Sink: rows per COPY batch and transaction.")
+    batch_flush_interval_seconds: float = Field(default=1.0, ge=0, description="Sink: flush a partial batch after.")
+    auto_create_table: bool = False
+    upsert_mode: bool = False
+    conflict_key: str = Field(default="id", description="Sink: conflict column(s) for upsertMode, comma-separated.")
 
     @model_validator(mode="after")
     def _required(self) -> _PostgresCommon:
@@ -132,19 +155,11 @@ class _PostgresCommon(SpecModel):
 
 
 class PostgresSourceConfig(_PostgresCommon):
-    query: str | None = None
-    poll_interval: int = Field(default=5, ge=1, description="seconds between polls")
-    change_tracking_column: str | None = None
-    key_column: str | None = None
-    read_batch_size: int = Field(default=1000, ge=1)
+    """PostgreSQL, read side."""
 
 
 class PostgresSinkConfig(_PostgresCommon):
-    batch_size: int = Field(default=1000, ge=1)
-    batch_flush_interval_seconds: float = Field(default=1.0, gt=0)
-    auto_create_table: bool = False
-    upsert_mode: bool = False
-    conflict_key: str = "id"
+    """PostgreSQL, write side."""
 
 
 # ----------------------------------------------------------------------------- Trino
@@ -177,6 +192,7 @@ class _TrinoCommon(SpecModel):
     table: str | None = None
     table_secret_ref: SecretRef | None = None
     keycloak: Keycloak | None = None
+    basic_auth: BasicAuth | None = Field(default=None, description="HTTP basic auth (ignored when keycloak is set)")
     raw_mode: bool = False
 
     @model_validator(mode="after")
@@ -197,14 +213,27 @@ class _TrinoCommon(SpecModel):
 
 
 class TrinoSourceConfig(_TrinoCommon):
+    # sink-only fields, accepted and ignored on the read side
+    batch_size: int = Field(default=500, ge=1)
+    batch_flush_interval_seconds: float = Field(default=1.0, ge=0)
+    auto_create_table: bool = False
     query: str | None = None
     poll_interval: int = Field(default=5, ge=1)
+    key_column: str = Field(
+        default="id",
+        description="unique, increasing column the source polls by (its last value is the checkpoint); "
+        '"" re-runs a custom query every poll',
+    )
 
 
 class TrinoSinkConfig(_TrinoCommon):
-    batch_size: int = Field(default=1000, ge=1)
-    batch_flush_interval_seconds: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, description="Sink: rows per INSERT.")
+    batch_flush_interval_seconds: float = Field(default=1.0, ge=0)
     auto_create_table: bool = False
+    # source-only fields, accepted and ignored on the write side
+    query: str | None = None
+    poll_interval: int = Field(default=5, ge=1)
+    key_column: str = "id"
 
 
 # ----------------------------------------------------------------------------- Nessie (Iceberg)
@@ -241,26 +270,31 @@ class _NessieCommon(SpecModel):
         return self
 
 
-class NessieSourceConfig(_NessieCommon):
-    poll_interval: int = Field(default=10, ge=1)
-
-
-class NessieSinkConfig(_NessieCommon):
-    batch_size: int = Field(default=100, ge=0, description="0 = flush on the timer only")
-    batch_flush_interval_seconds: float = Field(default=10.0, gt=0)
+class _NessieFields(_NessieCommon):
+    poll_interval: int = Field(default=10, ge=1, description="Source: seconds between snapshot polls.")
+    batch_size: int = Field(default=10000, ge=1, description="Sink: rows per Iceberg commit.")
+    batch_flush_interval_seconds: float = Field(default=10.0, ge=0, description="Sink: commit a partial batch after.")
     auto_create_table: bool = False
     s3_endpoint: str | None = Field(default=None, alias="s3Endpoint")
-    s3_region: str | None = Field(default=None, alias="s3Region")
-    access_key: str | None = None
+    s3_region: str = Field(default="us-east-1", alias="s3Region")
+    access_key: str | None = Field(default=None, json_schema_extra=SECRET_TARGET)
     access_key_secret_ref: SecretRef | None = None
-    secret_access_key: str | None = None
+    secret_access_key: str | None = Field(default=None, json_schema_extra=SECRET_TARGET)
     secret_access_key_secret_ref: SecretRef | None = None
 
     @model_validator(mode="after")
-    def _s3_keys(self) -> NessieSinkConfig:
+    def _s3_keys(self) -> _NessieFields:
         if (self.access_key_secret_ref is None) != (self.secret_access_key_secret_ref is None):
             raise ValueError("accessKeySecretRef and secretAccessKeySecretRef must be given both or neither")
         return self
+
+
+class NessieSourceConfig(_NessieFields):
+    """Nessie (Iceberg), read side."""
+
+
+class NessieSinkConfig(_NessieFields):
+    """Nessie (Iceberg), write side."""
 
 
 SOURCE_CONFIGS: dict[str, type[SpecModel]] = {

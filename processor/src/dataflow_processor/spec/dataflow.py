@@ -1,7 +1,8 @@
 """``DataFlowSpec``: the whole ``spec`` of a DataFlow resource.
 
-Kubernetes-typed fields (``resources``, ``affinity``, ``tolerations``, ``nodeSelector``) are kept as
-plain dicts/lists: the API server validates them, the processor only passes them on.
+Kubernetes-typed fields (``resources``, ``affinity``, ``tolerations``, ``nodeSelector``,
+``imagePullSecrets``) are kept as plain dicts/lists: the API server validates them. They and
+``processorImage`` concern the operator's Deployment; the processor accepts and ignores them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class DataFlowSpec(SpecModel):
     node_selector: dict[str, str] | None = None
     affinity: dict[str, Any] | None = None
     tolerations: list[dict[str, Any]] | None = None
+    processor_image: str | None = Field(default=None, description="Overrides the processor image (operator).")
+    image_pull_secrets: list[dict[str, Any]] | None = Field(default=None, description="Pull secrets (operator).")
 
     def route_sinks(self) -> Iterator[tuple[str, int, int, str, SinkSpec]]:
         """Every router route sink: ``(field path, transformation index, route index, condition, sink)``."""
