@@ -16,7 +16,10 @@ postgres_fetch() {
   [[ -x $(postgres_bin)/postgres ]] && return 0
   command -v apt-get >/dev/null || die "postgresql-$POSTGRES_MAJOR is not installed and there is no apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  # Install only; the package's own cluster stays unused (no service manager starts it here).
+  # Install only: we run our own cluster, so the package need not create (and start) its "main" one.
+  if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+    mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+  fi
   apt-get install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null; } \
     || die "apt-get install postgresql-$POSTGRES_MAJOR failed"

@@ -7,8 +7,12 @@
 s3_timeout=60
 
 s3_fetch() {
-  go_build_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw@v$VERSITYGW_VERSION" \
-    github.com/versity/versitygw/cmd/versitygw "-s -w"
+  [[ -x $BIN_DIR/versitygw-$VERSITYGW_VERSION ]] && { ln -sfn "versitygw-$VERSITYGW_VERSION" "$BIN_DIR/versitygw"; return 0; }
+  local blog="$BUILD_DIR/versitygw-$VERSITYGW_VERSION.log"
+  # go's download chatter goes to a build log; shown only on failure
+  (go_build_tool versitygw "$VERSITYGW_VERSION" "github.com/versity/versitygw@v$VERSITYGW_VERSION" \
+    github.com/versity/versitygw/cmd/versitygw "-s -w") >"$blog" 2>&1 \
+    || { tail -n 30 "$blog" >&2; die "building versitygw $VERSITYGW_VERSION failed (log: $blog)"; }
 }
 
 # s3_curl ARGS...: a SigV4-signed request with the root credentials.
