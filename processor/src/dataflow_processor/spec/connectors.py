@@ -193,6 +193,7 @@ class _TrinoCommon(SpecModel):
     table_secret_ref: SecretRef | None = None
     keycloak: Keycloak | None = None
     basic_auth: BasicAuth | None = Field(default=None, description="HTTP basic auth (ignored when keycloak is set)")
+    query_timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP request timeout of each query")
     raw_mode: bool = False
 
     @model_validator(mode="after")

@@ -1,0 +1,669 @@
+"""Trino source and sink, over the ``trino`` client (its HTTP protocol; the client runs in threads).
+
+**Sink.** At connect the table's columns and types are read once from
+``information_schema.columns`` (``autoCreateTable``: a missing table is created at the first
+write with columns inferred from that batch, see :func:`infer_column_types`). Each ``write`` is one
+multi-row ``INSERT INTO "cat"."sch"."tbl" ("c1", …) VALUES (…), (…)``, split into several
+statements only when the text would pass :data:`MAX_STATEMENT_CHARS`. Values are **typed
+literals** built per column type by :func:`render_literal` (``BIGINT``-range checked integers,
+``DOUBLE '…'``, ``DECIMAL '…'``, ``TIMESTAMP '…'``, ``DATE '…'``, ``'…'`` with quotes doubled,
+``JSON '…'``, ``X'…'``…): no value text is ever spliced into SQL unescaped, and a value that does not
+fit its column fails **that record** before anything is sent. Keys that are not columns are dropped,
+missing columns are ``NULL`` (the original's rule). A table whose only column is ``data`` (the
+original's auto-created table), or ``rawMode``, gets the whole record as JSON text in ``data``.
+
+Failures: errors Trino marks as transient (``INSUFFICIENT_RESOURCES`` and ``EXTERNAL`` error types,
+the internal error names in :data:`TRANSIENT_ERROR_NAMES`), HTTP 5xx/429 and connection errors
+raise :class:`TransientError` — the pipeline retries the batch with backoff. Errors about the
+statement itself (table or column gone, access denied) raise too, after the column cache is
+dropped, so nothing is diverted for them. Any other query failure is about values: the batch is
+**bisected** (each half inserted again) until the failing records are single; those, and only
+those, are reported as failures and go to the errors sink. INSERTs are atomic per statement, so a
+failed half wrote nothing.
+
+**Source.** ``SELECT * FROM "cat"."sch"."tbl" WHERE "<keyColumn>" > <last key> ORDER BY
+"<keyColumn>" LIMIT <batch>`` (or the custom ``query`` as a sub-select with the same filter);
+pages are read back to back while full, then every ``pollInterval``. The key is expected to be
+unique and increasing (``id`` by default). The last acknowledged key and its Trino type are the
+durable checkpoint (:mod:`.checkpoint`, with the table, query and key column it belongs to; a
+changed one starts afresh), so a restart resumes after it. With ``keyColumn: ""`` a custom query is
+re-run every poll (the original's behaviour: duplicates are the user's concern). Values become
+JSON-friendly: ``decimal`` → string (exact), ``date`` → ``YYYY-MM-DD``, ``timestamp`` → ISO 8601
+(``T`` separator; with its offset for ``with time zone``), ``time`` → ``HH:MM:SS[.ffffff]``,
+``varbinary`` → base64, ``uuid`` → string, ``array``/``map``/``row`` → lists and objects,
+``json`` → the JSON text as a string, ``real``/``double`` NaN and infinities → strings.
+
+**Auth.** None; ``basicAuth``; or ``keycloak`` (:mod:`.keycloak`: static token, password grant
+refreshed before expiry, client credentials) sent as ``Authorization: Bearer`` on every request.
+Over plain ``http://`` credentials are sent anyway (like the original) with a warning at connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import decimal
+import math
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+import requests
+import trino.auth
+import trino.dbapi
+import trino.exceptions
+
+from dataflow_processor.connectors.base import (
+    BatchPolicy,
+    ConnectorContext,
+    RecordFailure,
+    Sink,
+    Source,
+    TransientError,
+    WriteResult,
+)
+from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
+from dataflow_processor.connectors.keycloak import BearerAuth, TokenProvider
+from dataflow_processor.connectors.registry import register_sink, register_source
+from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.spec.connectors import TrinoSinkConfig, TrinoSourceConfig, _TrinoCommon
+
+USER = "dataflow-operator"
+MAX_STATEMENT_CHARS = 900_000  # Trino's query.max-length default is 1,000,000
+TRANSIENT_ERROR_TYPES = frozenset({"INSUFFICIENT_RESOURCES", "EXTERNAL"})
+TRANSIENT_ERROR_NAMES = frozenset(
+    {
+        "TOO_MANY_REQUESTS_FAILED",
+        "SERVER_SHUTTING_DOWN",
+        "SERVER_STARTING_UP",
+        "NO_NODES_AVAILABLE",
+        "REMOTE_TASK_ERROR",
+        "REMOTE_TASK_MISMATCH",
+        "REMOTE_HOST_GONE",
+        "REMOTE_BUFFER_CLOSE_FAILED",
+        "PAGE_TRANSPORT_ERROR",
+        "PAGE_TRANSPORT_TIMEOUT",
+        "ABANDONED_TASK",
+        "ABANDONED_QUERY",
+        "CLUSTER_OUT_OF_MEMORY",
+        "EXCEEDED_GLOBAL_MEMORY_LIMIT",
+        "QUERY_QUEUE_FULL",
+        "QUERY_REJECTED",
+        "GENERIC_INSUFFICIENT_RESOURCES",
+    }
+)
+# user errors about the statement, not about a value: retrying the batch is right, diverting is not
+STATEMENT_ERROR_NAMES = frozenset(
+    {
+        "TABLE_NOT_FOUND",
+        "COLUMN_NOT_FOUND",
+        "SCHEMA_NOT_FOUND",
+        "CATALOG_NOT_FOUND",
+        "MISSING_TABLE",
+        "MISSING_COLUMN_NAME",
+        "PERMISSION_DENIED",
+        "ACCESS_DENIED",
+        "NOT_SUPPORTED",
+        "SYNTAX_ERROR",
+        "TRANSACTION_CONFLICT",
+        "READ_ONLY_VIOLATION",
+        "QUERY_TEXT_TOO_LARGE",
+    }
+)
+
+
+# ----------------------------------------------------------------------------- identifiers, literals
+
+
+def quote_ident(name: str) -> str:
+    """A Trino identifier: double-quoted, inner quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(catalog: str, schema: str, table: str) -> str:
+    return ".".join(quote_ident(part) for part in (catalog, schema, table))
+
+
+def quote_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_INT_RANGES = {
+    "tinyint": (-(2**7), 2**7 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "int": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+
+
+def base_type(trino_type: str) -> str:
+    """``varchar(10)`` → ``varchar``; ``timestamp(3) with time zone`` → ``timestamp with time zone``."""
+    t = trino_type.strip().lower()
+    head = re.sub(r"\(.*?\)", "", t, count=1) if t.startswith(("timestamp", "time")) else t.split("(", 1)[0]
+    return " ".join(head.split())
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"boolean {value!r} is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"{value!r} is not an integer")
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"boolean {value!r} is not a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a number")
+
+
+def _float_literal(kind: str, number: float) -> str:
+    if math.isnan(number):
+        return f"CAST(nan() AS {kind.upper()})"
+    if math.isinf(number):
+        return f"CAST({'-' if number < 0 else ''}infinity() AS {kind.upper()})"
+    return f"{kind.upper()} '{number!r}'"
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    """RFC 3339 / ISO 8601 text, or epoch seconds (``>1e11`` → milliseconds), to a datetime."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a timestamp")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a timestamp")
+
+
+def _timestamp_literal(value: Any, with_zone: bool) -> str:
+    moment = parse_datetime(value)
+    if with_zone:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        offset = moment.strftime("%z")
+        zone = f"{offset[:3]}:{offset[3:]}" if offset else "UTC"
+        return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S.%f')} {zone}'"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _date_literal(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return f"DATE '{value.date().isoformat()}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        return f"DATE '{dt.date.fromisoformat(value.strip()).isoformat()}'"
+    return f"DATE '{parse_datetime(value).date().isoformat()}'"
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def render_literal(value: Any, trino_type: str) -> str:
+    """A SQL literal of ``value`` for a column of ``trino_type``; ``ValueError`` when it does not fit.
+
+    The literal text is always produced from a parsed, typed Python value (an ``int``, a ``float``'s
+    ``repr``, a ``Decimal``, a validated date) or is a quoted string with its quotes doubled.
+    """
+    if value is None:
+        return "NULL"
+    kind = base_type(trino_type)
+    if kind in _INT_RANGES:
+        number = _as_int(value)
+        low, high = _INT_RANGES[kind]
+        if not low <= number <= high:
+            raise ValueError(f"{number} is out of range for {kind}")
+        return str(number) if kind == "integer" else f"{kind.upper()} '{number}'"
+    if kind in ("double", "real"):
+        return _float_literal(kind, _as_float(value))
+    if kind == "decimal":
+        if isinstance(value, bool):
+            raise ValueError(f"boolean {value!r} is not a decimal")
+        try:
+            exact = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value).strip())
+        except decimal.InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal") from None
+        if not exact.is_finite():
+            raise ValueError(f"{value!r} is not a finite decimal")
+        return f"DECIMAL '{exact}'"
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower()
+        raise ValueError(f"{value!r} is not a boolean")
+    if kind in ("varchar", "char"):
+        if isinstance(value, (dict, list)):
+            return quote_string(orjson.dumps(value).decode())
+        if isinstance(value, bool):
+            return quote_string("true" if value else "false")
+        if isinstance(value, (str, int, float, decimal.Decimal)):
+            return quote_string(str(value))
+        return quote_string(orjson.dumps(value, default=str).decode())
+    if kind == "json":
+        return f"JSON {quote_string(orjson.dumps(value).decode())}"
+    if kind == "timestamp":
+        return _timestamp_literal(value, with_zone=False)
+    if kind == "timestamp with time zone":
+        return _timestamp_literal(value, with_zone=True)
+    if kind == "date":
+        return _date_literal(value)
+    if kind in ("time", "time with time zone"):
+        text = value.isoformat() if isinstance(value, dt.time) else str(value)
+        if not re.fullmatch(r"\d{2}:\d{2}(:\d{2}(\.\d{1,12})?)?( ?[+-]\d{2}:\d{2})?", text):
+            raise ValueError(f"{value!r} is not a time of day")
+        return f"TIME '{text}'"
+    if kind == "uuid":
+        return f"UUID '{uuid.UUID(str(value))}'"
+    if kind == "varbinary":
+        if isinstance(value, (bytes, bytearray)):
+            raw = bytes(value)
+        elif isinstance(value, str):
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except ValueError:
+                raise ValueError(f"{value!r} is not base64") from None
+        else:
+            raise ValueError(f"{value!r} is not binary (base64 text expected)")
+        return f"X'{raw.hex()}'"
+    if kind in ("array", "map", "row"):
+        if not isinstance(value, (list, dict)):
+            raise ValueError(f"{value!r} does not fit {trino_type}")
+        if not re.fullmatch(r"[a-z0-9_(), \"]+", trino_type.lower()):
+            raise ValueError(f"unsupported column type {trino_type}")
+        return f"CAST(JSON {quote_string(_json_text(value))} AS {trino_type})"
+    raise ValueError(f"unsupported column type {trino_type}")
+
+
+def infer_column_types(values: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Column types for ``autoCreateTable`` from a batch: first non-null value of each key decides.
+
+    ``bool`` → ``boolean``, ``int`` → ``bigint``, ``float`` → ``double``, everything else (strings,
+    objects and lists as JSON text, keys only ever null) → ``varchar``. Order: first appearance.
+    """
+    types: dict[str, str] = {}
+    for value in values:
+        for key, item in value.items():
+            if types.get(key, "varchar?") != "varchar?":
+                continue
+            if item is None:
+                types[key] = "varchar?"
+            elif isinstance(item, bool):
+                types[key] = "boolean"
+            elif isinstance(item, int) and -(2**63) <= item < 2**63:
+                types[key] = "bigint"
+            elif isinstance(item, float):
+                types[key] = "double"
+            else:
+                types[key] = "varchar"
+    return {key: ("varchar" if kind == "varchar?" else kind) for key, kind in types.items()}
+
+
+# ----------------------------------------------------------------------------- values read back
+
+
+def to_json_value(value: Any) -> Any:
+    """A Trino result value as a JSON-friendly Python value (see the module docstring)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    names = getattr(value, "_names", None)  # trino's NamedRowTuple
+    if isinstance(value, tuple) and names and all(names):
+        return {name: to_json_value(v) for name, v in zip(names, value, strict=False)}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- connection
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, trino.exceptions.TrinoQueryError):
+        return exc.error_type in TRANSIENT_ERROR_TYPES or (exc.error_name or "") in TRANSIENT_ERROR_NAMES
+    if isinstance(exc, (trino.exceptions.Http502Error, trino.exceptions.Http503Error, trino.exceptions.Http504Error)):
+        return True
+    if isinstance(exc, trino.exceptions.HttpError):  # "error <status>[: body]"
+        return re.match(r"error (429|5\d\d)\b", str(exc)) is not None
+    return isinstance(
+        exc,
+        (
+            trino.exceptions.TrinoConnectionError,
+            requests.ConnectionError,
+            requests.Timeout,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+        ),
+    )
+
+
+class _BearerProvider(trino.auth.Authentication):
+    """trino client auth that asks the token provider on every request (refresh before expiry)."""
+
+    def __init__(self, provider: TokenProvider) -> None:
+        self.provider = provider
+
+    def set_http_session(self, http_session: requests.Session) -> requests.Session:
+        http_session.auth = BearerAuth(self.provider)
+        return http_session
+
+    def get_exceptions(self) -> tuple[Any, ...]:
+        return ()
+
+
+class TrinoClient:
+    """Runs statements through ``trino.dbapi`` in a worker thread; one connection per connector."""
+
+    def __init__(self, config: _TrinoCommon, context: ConnectorContext) -> None:
+        assert config.server_url and config.catalog and config.schema_ and config.table
+        self.config = config
+        self.context = context
+        self.catalog, self.schema, self.table = config.catalog, config.schema_, config.table
+        self.token_provider: TokenProvider | None = None
+        auth: trino.auth.Authentication | None = None
+        if config.keycloak is not None:
+            self.token_provider = TokenProvider(config.keycloak)
+            auth = _BearerProvider(self.token_provider)
+        elif config.basic_auth is not None and config.basic_auth.username:
+            auth = trino.auth.BasicAuthentication(config.basic_auth.username, config.basic_auth.password or "")
+        url = config.server_url if "://" in config.server_url else f"http://{config.server_url}"
+        parsed = urlparse(url)
+        if auth is not None and parsed.scheme == "http":
+            context.logger.warning("trino %s: credentials are sent over plain http to %s", context.role, url)
+        self._connection = trino.dbapi.connect(  # type: ignore[no-untyped-call]
+            host=url.rstrip("/"),
+            user=(config.basic_auth.username if config.basic_auth and config.basic_auth.username else USER),
+            catalog=self.catalog,
+            schema=self.schema,
+            auth=auth,
+            allow_insecure_auth=True,
+            request_timeout=config.query_timeout_seconds,
+            source="dataflow-processor",
+        )
+
+    @property
+    def table_name(self) -> str:
+        return qualified(self.catalog, self.schema, self.table)
+
+    def _run(self, sql: str) -> tuple[list[tuple[str, str]], list[list[Any]]]:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+            columns = [(d[0], str(d[1])) for d in (cursor.description or [])]
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+        return columns, rows
+
+    async def query(self, sql: str) -> tuple[list[tuple[str, str]], list[list[Any]]]:
+        return await asyncio.to_thread(self._run, sql)
+
+    async def columns(self) -> dict[str, str]:
+        sql = (
+            "SELECT column_name, data_type FROM "
+            f"{quote_ident(self.catalog)}.information_schema.columns "
+            f"WHERE table_schema = {quote_string(self.schema)} AND table_name = {quote_string(self.table)} "
+            "ORDER BY ordinal_position"
+        )
+        _, rows = await self.query(sql)
+        return {name: kind for name, kind in rows}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._connection.close()
+
+
+# ----------------------------------------------------------------------------- sink
+
+
+@register_sink("trino")
+class TrinoSink(Sink):
+    type_name = "trino"
+
+    def __init__(self, config: TrinoSinkConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+        self.batch_size = config.batch_size
+        self.flush_interval = config.batch_flush_interval_seconds
+        self.client: TrinoClient | None = None
+        self.column_types: dict[str, str] = {}
+        self.statements = 0  # INSERT statements sent (tests, benchmarks)
+
+    async def connect(self) -> None:
+        self.client = TrinoClient(self.config, self.context)
+        try:
+            await self.client.query("SELECT 1")
+            self.column_types = await self.client.columns()
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        if not self.column_types and not self.config.auto_create_table:
+            raise RuntimeError(f"trino table {self.client.table_name} does not exist and autoCreateTable is not set")
+
+    @property
+    def raw_column(self) -> bool:
+        return self.config.raw_mode or list(self.column_types) == ["data"]
+
+    async def _ensure_table(self, values: Sequence[Mapping[str, Any]]) -> None:
+        assert self.client is not None
+        if self.column_types:
+            return
+        self.column_types = await self.client.columns()
+        if self.column_types:
+            return
+        types = {"data": "varchar"} if self.config.raw_mode else infer_column_types(values) or {"data": "varchar"}
+        columns = ", ".join(f"{quote_ident(name)} {kind}" for name, kind in types.items())
+        await self.client.query(f"CREATE TABLE IF NOT EXISTS {self.client.table_name} ({columns})")
+        self.context.logger.info("trino: created table %s (%s)", self.client.table_name, columns)
+        self.column_types = await self.client.columns()
+
+    def _row(self, value: Mapping[str, Any], names: Sequence[str]) -> str:
+        if self.raw_column and (self.config.raw_mode or "data" not in value):
+            return "(" + quote_string(orjson.dumps(value, default=str).decode()) + ")"
+        return "(" + ", ".join(render_literal(value.get(name), self.column_types[name]) for name in names) + ")"
+
+    async def write(self, batch: list[Record]) -> WriteResult:
+        assert self.client is not None
+        values = [record.value or {} for record in batch]
+        try:
+            await self._ensure_table(values)
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        names = ["data"] if self.raw_column else list(self.column_types)
+        failures: list[RecordFailure] = []
+        rows: list[tuple[int, str]] = []
+        for index, value in enumerate(values):
+            try:
+                rows.append((index, self._row(value, names)))
+            except ValueError as exc:
+                failures.append(RecordFailure(index, f"trino: {exc}", "invalid_data"))
+        prefix = f"INSERT INTO {self.client.table_name} ({', '.join(quote_ident(n) for n in names)}) VALUES "
+        start = 0
+        while start < len(rows):
+            end, size = start, len(prefix)
+            while end < len(rows) and (end == start or size + len(rows[end][1]) + 2 < MAX_STATEMENT_CHARS):
+                size += len(rows[end][1]) + 2
+                end += 1
+            failures.extend(await self._insert(prefix, rows[start:end]))
+            start = end
+        failures.sort(key=lambda f: f.index)
+        return WriteResult(failures)
+
+    async def _insert(self, prefix: str, rows: list[tuple[int, str]]) -> list[RecordFailure]:
+        """Insert ``rows``; on a value error bisect until the failing rows are single."""
+        assert self.client is not None
+        try:
+            self.statements += 1
+            await self.client.query(prefix + ", ".join(sql for _, sql in rows))
+            return []
+        except Exception as exc:
+            error = self._classify(exc)
+            if error is not exc or not isinstance(exc, trino.exceptions.TrinoQueryError):
+                raise error from exc
+            if len(rows) == 1:
+                kind = "constraint_violation" if "constraint" in str(exc.error_name).lower() else "invalid_data"
+                return [RecordFailure(rows[0][0], f"trino {exc.error_name}: {exc.message}", kind)]
+        middle = len(rows) // 2
+        return await self._insert(prefix, rows[:middle]) + await self._insert(prefix, rows[middle:])
+
+    def _classify(self, exc: BaseException) -> BaseException:
+        """``exc`` itself when it is about values (bisect); otherwise an error to retry the batch."""
+        if is_transient(exc):
+            return TransientError(f"trino (transient): {exc}")
+        if self.client is not None and self.client.token_provider is not None and str(exc).startswith("error 401"):
+            self.client.token_provider.invalidate()  # a new token on the retry
+        if isinstance(exc, trino.exceptions.TrinoQueryError) and exc.error_name in STATEMENT_ERROR_NAMES:
+            self.column_types = {}  # table may have changed: read the columns again next time
+            return RuntimeError(f"trino statement failed, batch kept for retry: {exc.error_name}: {exc.message}")
+        if isinstance(exc, trino.exceptions.TrinoQueryError):
+            return exc
+        return RuntimeError(f"trino: {exc}") if not isinstance(exc, RuntimeError) else exc
+
+    async def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+# ----------------------------------------------------------------------------- source
+
+
+@register_source("trino")
+class TrinoSource(Source):
+    type_name = "trino"
+
+    def __init__(self, config: TrinoSourceConfig, context: ConnectorContext) -> None:
+        self.config = config
+        self.context = context
+        self.client: TrinoClient | None = None
+        self.store: CheckpointStore = checkpoint_store(context)
+        self.key_column = config.key_column
+        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}"
+        self._last_key: Any = None  # last key read (in memory)
+        self._key_type: str | None = None
+        self._next_offset = 0
+        self._keys: dict[int, tuple[Any, str | None]] = {}  # offset → (key, key type), until acked
+        self._closed = asyncio.Event()
+        self.polls = 0
+
+    async def connect(self) -> None:
+        self.client = TrinoClient(self.config, self.context)
+        try:
+            await self.client.query("SELECT 1")
+        except Exception as exc:
+            raise (TransientError(f"trino: {exc}") if is_transient(exc) else exc) from exc
+        saved = await self.store.load()
+        if saved and self.key_column and saved.get("trino") == self._identity():
+            self._last_key, self._key_type = saved.get("key"), saved.get("keyType")
+            self.context.logger.info("trino source resumes after %s = %r", self.key_column, self._last_key)
+
+    def _select(self, limit: int) -> str:
+        assert self.client is not None
+        base = f"({self.config.query})" if self.config.query else self.client.table_name
+        if not self.key_column:
+            return self.config.query or f"SELECT * FROM {base}"
+        key = quote_ident(self.key_column)
+        where = ""
+        if self._last_key is not None:
+            where = f" WHERE {key} > {render_literal(self._last_key, self._key_type or 'varchar')}"
+        return f"SELECT * FROM {base} AS q{where} ORDER BY {key} LIMIT {limit}"
+
+    async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
+        assert self.client is not None
+        metadata = {"catalog": self.config.catalog, "schema": self.config.schema_, "table": self.config.table}
+        while not self._closed.is_set():
+            self.polls += 1
+            try:
+                columns, rows = await self.client.query(self._select(policy.max_records))
+            except Exception as exc:
+                self.context.logger.warning("trino source poll failed, retrying next poll: %s", exc)
+                rows, columns = [], []
+            names = [name for name, _ in columns]
+            key_index = names.index(self.key_column) if self.key_column in names else None
+            if self.key_column and rows and key_index is None:
+                raise RuntimeError(f"trino source: the result has no key column {self.key_column!r}")
+            batch: list[Record] = []
+            for row in rows:
+                value = {name: to_json_value(item) for name, item in zip(names, row, strict=False)}
+                offset = self._next_offset
+                self._next_offset += 1
+                if key_index is not None:
+                    self._key_type = columns[key_index][1]
+                    self._last_key = value[self.key_column]
+                    self._keys[offset] = (self._last_key, self._key_type)
+                meta = {**metadata, "id": value.get(self.key_column)} if self.key_column else metadata
+                batch.append(Record(value, metadata=meta, position=Position(self.partition, offset)))
+            for start in range(0, len(batch), policy.max_records):
+                yield batch[start : start + policy.max_records]
+            if self.key_column and len(rows) >= policy.max_records:
+                continue  # a full page: more may be waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), self.config.poll_interval)
+
+    async def ack(self, watermarks: Mapping[Partition, int]) -> None:
+        next_offset = watermarks.get(self.partition)
+        if next_offset is None or not self._keys:
+            return
+        done = [offset for offset in self._keys if offset < next_offset]
+        if not done:
+            return
+        key, key_type = self._keys[max(done)]
+        for offset in done:
+            del self._keys[offset]
+        await self.store.save({"trino": self._identity(), "key": key, "keyType": key_type})
+
+    def _identity(self) -> str:
+        """What the stored key belongs to: a changed table, query or key column starts afresh."""
+        return f"{self.partition}|{self.config.query or ''}|{self.key_column}"
+
+    async def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            await self.store.close()
+        if self.client is not None:
+            self.client.close()
