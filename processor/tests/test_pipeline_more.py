@@ -107,3 +107,26 @@ def test_unknown_connector_is_a_startup_error(monkeypatch: pytest.MonkeyPatch) -
     )
     with pytest.raises(registry.UnsupportedConnectorError, match="trino connector is not available"):
         registry.create_source(spec.source, ConnectorContext("n", "x", "source"))
+
+
+async def test_stop_while_connecting_and_connect_failure_close_everything() -> None:
+    class HangingSink(MemorySink):
+        async def connect(self) -> None:
+            await asyncio.sleep(3600)
+
+    source, sink = MemorySource(), HangingSink()
+    pipeline = Pipeline(source=source, chain=chain_of(), sink=sink, settings=FAST)
+    task = asyncio.create_task(pipeline.run())
+    await asyncio.sleep(0.02)
+    pipeline.stop()
+    await asyncio.wait_for(task, 2)
+    assert source.closed and sink.closed
+
+    class RefusingSink(MemorySink):
+        async def connect(self) -> None:
+            raise ConnectionRefusedError("no server")
+
+    source, refusing = MemorySource(), RefusingSink()
+    with pytest.raises(ConnectionRefusedError):
+        await Pipeline(source=source, chain=chain_of(), sink=refusing, settings=FAST).run()
+    assert source.closed and refusing.closed

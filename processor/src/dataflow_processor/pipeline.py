@@ -205,7 +205,8 @@ class Pipeline:
 
     async def run(self) -> None:
         """Connect, stream until the source ends or ``stop()``, drain, commit, close. Raises on fatal errors."""
-        await self._connect()
+        if not await self._connect_unless_stopped():
+            return
         self._set_phase("Running")
         self.ready = True
         writers = {t.role: asyncio.create_task(self._writer(t), name=f"writer-{t.role}") for t in self.targets}
@@ -243,6 +244,26 @@ class Pipeline:
             raise self._failure
 
     # ------------------------------------------------------------------ stages
+
+    async def _connect_unless_stopped(self) -> bool:
+        """Connect everything; a ``stop()`` meanwhile abandons it. On failure or stop, close and report."""
+        connecting = asyncio.create_task(self._connect(), name="connect")
+        stopped = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
+            log.info("stopped while connecting")
+            await self._close()
+            return False
+        if connecting.exception() is not None:
+            await self._close()
+            raise connecting.exception()  # type: ignore[misc]
+        return True
 
     async def _connect(self) -> None:
         connectors: list[tuple[str, Source | Sink, str]] = [("source", self.source, self.source_type)]
