@@ -78,3 +78,16 @@ class Record:
 
     def __repr__(self) -> str:
         return f"Record(value={self.value!r}, position={self.position!r}, route={self.route!r})"
+
+
+class UndecodableRecord(Record):
+    """A payload its source could not decode (e.g. bad Avro); the parse stage fails it with ``error``.
+
+    ``raw`` keeps the payload as read, so the errors envelope shows it.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, raw: bytes, error: str, **kwargs: Any) -> None:
+        super().__init__(None, raw=raw, **kwargs)
+        self.error = error

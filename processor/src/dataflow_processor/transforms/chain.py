@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from dataflow_processor.records import Record
+from dataflow_processor.records import Record, UndecodableRecord
 from dataflow_processor.spec.transformations import (
     CaseConfig,
     FilterConfig,
@@ -143,6 +143,10 @@ def parse_batch(batch: list[Record], failures: list[Failure]) -> list[Record]:
     bad = False
     for record in batch:
         if record.value is not None:
+            continue
+        if type(record) is UndecodableRecord:
+            failures.append(Failure(record, record.error, "parse"))
+            bad = True
             continue
         try:
             value: Any = loads(record.raw) if record.raw is not None else None

@@ -1,0 +1,197 @@
+"""PostgreSQL source against the real PostgreSQL: polling by key, by change-tracking column, custom
+queries (plain and incremental), rawMode, JSON forms of types, and resuming from the durable
+checkpoint after a restart (file store; the ConfigMap store against a recording fake API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from dataflow_processor.connectors.base import ConnectorContext
+from dataflow_processor.connectors.checkpoint import (
+    CONFIGMAP_KEY,
+    ConfigMapCheckpointStore,
+    FileCheckpointStore,
+    open_checkpoint_store,
+)
+from dataflow_processor.connectors.memory import MemorySink
+from dataflow_processor.connectors.postgresql import PostgresSource
+from dataflow_processor.pipeline import Pipeline
+from dataflow_processor.spec.connectors import PostgresSourceConfig
+from dataflow_processor.transforms.chain import TransformChain
+
+from tests.integration.conftest import FAST
+
+pytestmark = pytest.mark.integration
+
+
+def make_source(dsn: str, name: str = "pgsrc", **config: Any) -> PostgresSource:
+    model = PostgresSourceConfig.model_validate({"connectionString": dsn, "pollInterval": 1, **config})
+    return PostgresSource(model, ConnectorContext("it", name, "source"))
+
+
+async def collect(source: PostgresSource, until: int, *, settle: float = 0.0, timeout: float = 30.0) -> MemorySink:
+    """Run source → memory sink until the sink holds ``until`` records (+ ``settle`` s), then stop."""
+    sink = MemorySink()
+    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=FAST)
+    task = asyncio.create_task(pipeline.run())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(sink.records) < until:
+        if task.done():
+            await task
+        assert loop.time() < deadline, f"only {len(sink.records)} of {until} records arrived"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(settle)
+    pipeline.stop()
+    await asyncio.wait_for(task, 30)
+    return sink
+
+
+async def test_polls_by_id_and_resumes_from_checkpoint(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, f"n{i}") for i in range(1, 2501)])
+    # readBatchSize 1000: three pages back to back
+    first = await collect(make_source(pg_dsn, table=table), 2500, settle=0.3)
+    assert [r.value["id"] for r in first.records] == list(range(1, 2501))  # type: ignore[index]
+    assert first.records[0].metadata == {"table": table, "id": 1}
+    stored = json.loads((checkpoint_dir / "it.pgsrc.json").read_text())
+    assert stored["cursor"] == [2500]
+
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, f"n{i}") for i in range(2501, 2551)])
+    second = await collect(make_source(pg_dsn, table=table), 50, settle=1.5)  # > one pollInterval: nothing more
+    assert [r.value["id"] for r in second.records] == list(range(2501, 2551))  # type: ignore[index]
+
+
+async def test_change_tracking_column_reemits_updated_rows(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL)')
+    await pg.executemany(
+        f"INSERT INTO \"{table}\" VALUES ($1, 'a', '2026-01-01T00:00:00Z')",  # equal timestamps: id breaks ties
+        [(i,) for i in range(1, 6)],
+    )
+    config = {"table": table, "changeTrackingColumn": "updated_at", "readBatchSize": 2}
+    first = await collect(make_source(pg_dsn, **config), 5, settle=0.3)
+    assert [r.value["id"] for r in first.records] == [1, 2, 3, 4, 5]  # type: ignore[index]
+    await pg.execute(f"UPDATE \"{table}\" SET v = 'b', updated_at = '2026-01-02T00:00:00Z' WHERE id IN (2, 4)")
+    second = await collect(make_source(pg_dsn, **config), 2, settle=1.5)
+    assert [(r.value["id"], r.value["v"]) for r in second.records] == [(2, "b"), (4, "b")]  # type: ignore[index]
+    assert second.records[0].value["updated_at"] == "2026-01-02T00:00:00+00:00"  # type: ignore[index]
+
+
+async def test_incremental_custom_query(pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, kind text)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, "x" if i % 2 else "y") for i in range(1, 21)])
+    query = f"SELECT id, kind FROM \"{table}\" WHERE kind = 'x' AND ($1::int IS NULL OR id > $1) ORDER BY id LIMIT 4"
+    first = await collect(make_source(pg_dsn, table=table, query=query), 10, settle=0.3)
+    assert [r.value["id"] for r in first.records] == list(range(1, 21, 2))  # type: ignore[index]
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(21, "x"), (22, "y"), (23, "x")])
+    second = await collect(make_source(pg_dsn, table=table, query=query), 2, settle=1.5)
+    assert [r.value["id"] for r in second.records] == [21, 23]  # type: ignore[index]
+
+
+async def test_plain_custom_query_reruns_every_poll(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (id int)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(1,), (2,)])
+    sink = await collect(make_source(pg_dsn, table=table, query=f'SELECT id FROM "{table}" ORDER BY id'), 4)
+    assert [r.value["id"] for r in sink.records[:4]] == [1, 2, 1, 2]  # type: ignore[index]
+
+
+async def test_raw_mode_and_json_forms_of_types(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    await pg.execute(
+        f"""CREATE TABLE "{table}" (id int PRIMARY KEY, amount numeric(8,2), whole numeric, at timestamptz,
+        day date, doc jsonb, u uuid, b bytea, tags text[])"""
+    )
+    await pg.execute(
+        f"""INSERT INTO "{table}" VALUES (1, 12.50, 7, '2026-03-04T05:06:07Z', '2026-03-04', '{{"a": [1, null]}}',
+        '6f1c4bd2-8e4b-4f53-9a39-5b1f7f1c0a11', '\\x6869', '{{p,q}}')"""
+    )
+    sink = await collect(make_source(pg_dsn, table=table, rawMode=True), 1)
+    assert sink.records[0].value == {
+        "value": {
+            "id": 1,
+            "amount": 12.5,
+            "whole": 7,
+            "at": "2026-03-04T05:06:07+00:00",
+            "day": "2026-03-04",
+            "doc": {"a": [1, None]},
+            "u": "6f1c4bd2-8e4b-4f53-9a39-5b1f7f1c0a11",
+            "b": "aGk=",
+            "tags": ["p", "q"],
+        },
+        "_metadata": {"table": table, "id": 1},
+    }
+
+
+async def test_missing_key_column_is_a_start_error(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (code text)')
+    source = make_source(pg_dsn, table=table)
+    with pytest.raises(ValueError, match="no column 'id'"):
+        await source.connect()
+    await source.close()
+
+
+async def test_checkpoint_of_another_configuration_is_ignored(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, seq int)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $1)', [(i,) for i in range(1, 4)])
+    await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
+    again = await collect(make_source(pg_dsn, table=table, keyColumn="seq"), 3, settle=0.3)
+    assert [r.value["id"] for r in again.records] == [1, 2, 3]  # type: ignore[index]
+
+
+class FakeConfigMaps:
+    """The three CoreV1Api calls the ConfigMap store makes, on a dict."""
+
+    def __init__(self) -> None:
+        self.maps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[str] = []
+
+    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        self.calls.append("read")
+        if (namespace, name) not in self.maps:
+            raise ApiException(status=404)
+        return type("CM", (), {"data": self.maps[(namespace, name)]["data"]})()
+
+    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        self.calls.append("patch")
+        if (namespace, name) not in self.maps:
+            raise ApiException(status=404)
+        self.maps[(namespace, name)]["data"].update(body["data"])
+
+    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any]) -> None:
+        self.calls.append("create")
+        self.maps[(namespace, body["metadata"]["name"])] = body
+
+
+async def test_configmap_checkpoint_store_creates_patches_and_rate_limits() -> None:
+    api = FakeConfigMaps()
+    store = ConfigMapCheckpointStore(api, "shop", "orders", min_interval=60)
+    assert await store.load() is None
+    await store.save({"cursor": [1]})
+    await store.save({"cursor": [2]})  # within min_interval: held back …
+    assert json.loads(api.maps[("shop", "dataflow-orders-checkpoint")]["data"][CONFIGMAP_KEY]) == {"cursor": [1]}
+    await store.close()  # … and written on close
+    assert await store.load() == {"cursor": [2]}
+    assert api.calls == ["read", "patch", "create", "patch", "read"]
+
+
+def test_store_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DATAFLOW_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent")
+    store = open_checkpoint_store("ns", "flow")
+    assert isinstance(store, FileCheckpointStore) and store.path == tmp_path / "ns.flow.json"
