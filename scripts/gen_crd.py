@@ -175,6 +175,7 @@ def trino_block() -> Schema:
         "batchFlushIntervalSeconds": i("Sink: flush a partial batch after this many seconds. Default 1.", 0, 3600),
         "autoCreateTable": b("Sink: create the table when it does not exist."),
         "rawMode": b("Source: emit `{value, _metadata}` records."),
+        "queryTimeoutSeconds": i("HTTP timeout of each Trino request, in seconds. Default 30.", 1, 86400),
         "basicAuth": basic_auth("HTTP basic authentication to Trino."),
         "keycloak": obj("Keycloak OAuth2: a static token, the password grant (refreshed before expiry) or "
                         "client credentials.", kc),
