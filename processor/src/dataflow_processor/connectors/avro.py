@@ -80,7 +80,10 @@ class SchemaRegistryClient:
         timeout: float = 10.0,
     ) -> None:
         self.url = url.rstrip("/")
-        self.auth = aiohttp.BasicAuth(username, password or "") if username else None
+        self.headers = {}
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
         self.ssl_context = ssl_context
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._schemas: dict[int, Any] = {}
@@ -91,7 +94,7 @@ class SchemaRegistryClient:
         if parsed is not None:
             return parsed
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, auth=self.auth)
+            self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
         try:
             async with self._session.get(
                 f"{self.url}/schemas/ids/{schema_id}", ssl=self.ssl_context if self.ssl_context else True
