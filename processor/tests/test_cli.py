@@ -40,14 +40,31 @@ def test_validate_names_bad_fields(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert main(["validate", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "spec.source.kafka.consumerGrup: unknown field" in err
+    # Worded as the API server words it (strict field validation).
+    assert f'{bad}: unknown field "spec.source.kafka.consumerGrup"' in err
 
 
-def test_validate_compiles_conditions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_applies_the_admission_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE.read_text().replace("$.status == 'paid'", "$.status =="))
     assert main(["validate", str(bad)]) == 1
+    assert "spec.transformations[*].filter.condition: not a valid condition" in capsys.readouterr().err
+
+
+def test_validate_compiles_cel_conditions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("$.status == 'paid'", "record.amount >"))
+    assert main(["validate", str(bad)]) == 1
     assert "spec.transformations.1.filter" in capsys.readouterr().err
+
+
+def test_validate_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("table: orders", "tabel: x"))
+    assert main(["validate", str(EXAMPLE), str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert f"{EXAMPLE}: valid" in captured.out
+    assert f'{bad}: unknown field "spec.sink.postgresql.tabel"' in captured.err
 
 
 def test_run_exits_1_on_invalid_spec(tmp_path: Path) -> None:

@@ -34,10 +34,19 @@ def operator(crd_installed: str, operator_logs: Path, request: pytest.FixtureReq
     require_tool("ansible-operator")
     require_tool("ansible-runner")
     name = request.module.__name__.rsplit(".", 1)[-1]
-    proc = OperatorProcess(operator_logs / f"{name}.log", OPERATOR_NAMESPACE,
+    # Each module's operator has its own lease namespace: a stopped operator's lease never delays
+    # the next module's (the lease would otherwise be held until it expires).
+    lease_ns = operator_namespace(name)
+    proc = OperatorProcess(operator_logs / f"{name}.log", lease_ns,
                            env=getattr(request.module, "OPERATOR_ENV", {})).start()
     yield proc
     proc.stop()
+
+
+def operator_namespace(module: str) -> str:
+    ns = "dfop-" + module.removeprefix("test_").replace("_", "-")[:40]
+    kubectl("create", "namespace", ns, check=False)
+    return ns
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Command line: run a DataFlow, validate a spec, or preview a transformation chain.
 
 ``dataflow-processor --spec-path P --namespace NS --name N``  run (also ``run`` as a subcommand)
-``dataflow-processor validate FILE``                          structural check of a spec / DataFlow
+``dataflow-processor validate FILE...``                       admission rules (CRD schema + CEL policy) and more
 ``dataflow-processor preview --spec-path FILE < in.jsonl``    what each sink would receive
 
 Run reads the spec from the ConfigMap file, merges the Secret mounted at ``--secrets-path``
@@ -25,13 +25,14 @@ from typing import Any
 import orjson
 
 from dataflow_processor import __version__
+from dataflow_processor.admission import validate_spec
 from dataflow_processor.connectors.base import ConnectorContext, Sink
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.health import HealthServer
 from dataflow_processor.logging_json import configure_logging
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
-from dataflow_processor.spec.loader import SpecError, load_spec
+from dataflow_processor.spec.loader import SpecError, load_spec, read_spec_document
 from dataflow_processor.status import StatusReporter
 from dataflow_processor.transforms.chain import TransformChain, TransformError
 
@@ -105,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--status-interval", type=float, default=_env_float("STATUS_INTERVAL_SECONDS", 5.0))
     _add_tuning(run)
 
-    validate = sub.add_parser("validate", help="check a spec or DataFlow manifest (JSON or YAML)")
-    validate.add_argument("file")
+    validate = sub.add_parser(
+        "validate", help="check DataFlow manifests or specs (JSON or YAML) as the API server would, and more"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
 
     preview = sub.add_parser("preview", help="run the chain on JSON lines from stdin, print per-sink output")
     preview.add_argument("--spec-path", required=True)
@@ -163,6 +166,11 @@ async def serve(pipeline: Pipeline, *, health_port: int | None = 9090, status: S
 
 async def _run(args: argparse.Namespace) -> int:
     try:
+        # The same admission rules the API server enforces: a spec that slipped past them (policy
+        # disabled, edited ConfigMap) is refused here with the same messages.
+        refused = validate_spec(read_spec_document(args.spec_path), args.name)
+        if refused:
+            raise SpecError([str(v) for v in refused])
         spec = load_spec(args.spec_path, args.secrets_path)
         pipeline = Pipeline.from_spec(spec, namespace=args.namespace, name=args.name, settings=_settings(args))
     except (SpecError, TransformError, ValueError) as exc:
@@ -175,18 +183,36 @@ async def _run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- validate
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _validate_file(path: str) -> list[str]:
+    """Every problem of one file: admission rules (schema + CEL policy), then what only the processor
+    can check (CEL conditions compile, paths parse, models accept it)."""
     try:
-        spec = load_spec(args.file, None, require_resolved=False)
+        doc = read_spec_document(path)
+        refused = validate_spec(doc)
+        if refused:
+            return [str(v) for v in refused]
+        spec = load_spec(path, None, require_resolved=False)
         TransformChain.from_spec(spec.transformations)
-    except (SpecError, TransformError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    except SpecError as exc:
+        return exc.problems
+    except TransformError as exc:
+        return [str(exc)]
     except OSError as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{args.file}: valid")
-    return 0
+        return [str(exc)]
+    return []
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        problems = _validate_file(path)
+        if problems:
+            failed += 1
+            for problem in problems:
+                print(f"{path}: {problem}", file=sys.stderr)
+        else:
+            print(f"{path}: valid")
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------- preview

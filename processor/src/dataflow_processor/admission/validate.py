@@ -15,3 +15,13 @@ def validate_object(obj: dict[str, Any]) -> list[Violation]:
     if problems:
         return problems
     return policy_violations(obj)
+
+
+def validate_spec(spec: dict[str, Any], name: str = "dataflow") -> list[Violation]:
+    """Like `validate_object`, for a bare spec (the ConfigMap's `spec.json`)."""
+    return validate_object({
+        "apiVersion": "dataflow.dataflow.io/v1",
+        "kind": "DataFlow",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
