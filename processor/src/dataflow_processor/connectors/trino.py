@@ -70,6 +70,7 @@ from dataflow_processor.connectors.base import (
 from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
 from dataflow_processor.connectors.keycloak import BearerAuth, TokenProvider
 from dataflow_processor.connectors.registry import register_sink, register_source
+from dataflow_processor.connectors.values import parse_datetime, to_json_value
 from dataflow_processor.records import Partition, Position, Record
 from dataflow_processor.spec.connectors import TrinoSinkConfig, TrinoSourceConfig, _TrinoCommon
 
@@ -182,26 +183,6 @@ def _float_literal(kind: str, number: float) -> str:
     if math.isinf(number):
         return f"CAST({'-' if number < 0 else ''}infinity() AS {kind.upper()})"
     return f"{kind.upper()} '{number!r}'"
-
-
-def parse_datetime(value: Any) -> dt.datetime:
-    """RFC 3339 / ISO 8601 text, or epoch seconds (``>1e11`` → milliseconds), to a datetime."""
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a timestamp")
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) > 1e11 else value
-        return dt.datetime.fromtimestamp(seconds, dt.UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            return dt.datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    raise ValueError(f"{value!r} is not a timestamp")
 
 
 def _timestamp_literal(value: Any, with_zone: bool) -> str:
@@ -329,35 +310,6 @@ def infer_column_types(values: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             else:
                 types[key] = "varchar"
     return {key: ("varchar" if kind == "varchar?" else kind) for key, kind in types.items()}
-
-
-# ----------------------------------------------------------------------------- values read back
-
-
-def to_json_value(value: Any) -> Any:
-    """A Trino result value as a JSON-friendly Python value (see the module docstring)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): to_json_value(v) for k, v in value.items()}
-    names = getattr(value, "_names", None)  # trino's NamedRowTuple
-    if isinstance(value, tuple) and names and all(names):
-        return {name: to_json_value(v) for name, v in zip(names, value, strict=False)}
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(v) for v in value]
-    return str(value)
 
 
 # ----------------------------------------------------------------------------- connection
