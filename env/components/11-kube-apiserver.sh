@@ -3,9 +3,10 @@
 # k8s.io/kubernetes and its 31 staging modules replaced by their published versions).
 # Auth: a local CA signs the serving certificate; clients use a static admin token (system:masters).
 # The admin kubeconfig is run/kubeconfig.
+# shellcheck disable=SC2034  # read by envctl
 kube_apiserver_timeout=120
 K8S_BIN="$BIN_DIR/k8s-$K8S_VERSION"
-K8S_PKI="$CONF_DIR/pki"
+K8S_PKI="$CONF_DIR/kube-apiserver"
 KUBECONFIG_PATH="$RUN_DIR/kubeconfig"
 K8S_STAGING="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
 cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api cri-client
@@ -79,7 +80,8 @@ kube_apiserver_start() {
     --client-ca-file "$K8S_PKI/ca.crt" --token-auth-file "$K8S_PKI/tokens.csv" \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$K8S_PKI/sa.pub" \
     --service-account-signing-key-file "$K8S_PKI/sa.key" --service-cluster-ip-range 10.0.0.0/24 \
-    --authorization-mode Node,RBAC --allow-privileged=true --profiling=false --v=1
+    --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
+    --endpoint-reconciler-type none --v=1
 }
 
 kube_apiserver_ready() {
