@@ -262,41 +262,57 @@ def read_positions(table: Table, writer: str) -> tuple[dict[str, Any], dict[str,
 
 
 class Dedup:
-    """Which records of a batch were already committed (see "Exactly once" in the module docstring)."""
+    """Which records of a batch were already committed (see "Exactly once" in the module docstring).
+
+    :meth:`plan` does not change the object: a batch that fails and is retried is planned again
+    from the same state. :meth:`settle` adopts a plan once its batch is committed (or had nothing
+    left to commit).
+    """
 
     def __init__(self) -> None:
-        self.mine: dict[str, PartitionState] = {}  # what this process committed last, per partition
-        self._replaying: dict[str, PartitionState] = {}  # table state being replayed against
-        self._skip: dict[str, list[int]] = {}  # partition → [offset, outputs still to skip there]
+        self.mine: dict[str, PartitionState] = {}  # positions of this process's last commit
+        self.replaying: dict[str, PartitionState] = {}  # per partition: the table state being replayed
+        self.skip: dict[str, PartitionState] = {}  # per partition: (offset, outputs at it still to skip)
 
-    def keep(self, records: Sequence[Record], table_state: Mapping[str, PartitionState]) -> list[bool]:
+    def plan(
+        self, records: Sequence[Record], table_state: Mapping[str, PartitionState]
+    ) -> tuple[list[bool], tuple[dict[str, PartitionState], dict[str, PartitionState]]]:
+        replaying, skip = dict(self.replaying), dict(self.skip)
         for partition, state in table_state.items():
-            if self.mine.get(partition) != state and self._replaying.get(partition) != state:
-                self._replaying[partition] = state
-                self._skip[partition] = [state[0], state[1]]
-        out = []
+            if self.mine.get(partition) != state and replaying.get(partition) != state:
+                replaying[partition] = state  # someone else's (an earlier process's) commit: replay it
+                skip[partition] = state
+        keep: list[bool] = []
         for record in records:
             if record.position is None:
-                out.append(True)
+                keep.append(True)
                 continue
             partition, offset = str(record.position.partition), record.position.offset
-            skip = self._skip.get(partition)
-            if skip is None or offset > skip[0]:
-                out.append(True)
-            elif offset < skip[0]:
-                out.append(False)
-            elif skip[1] > 0:
-                skip[1] -= 1
-                out.append(False)
-            else:
-                out.append(True)
-        return out
+            pending = skip.get(partition)
+            if pending is None:
+                keep.append(True)
+            elif offset < pending[0]:
+                keep.append(False)
+            elif offset == pending[0] and pending[1] > 0:
+                skip[partition] = (pending[0], pending[1] - 1)
+                keep.append(False)
+            else:  # past what was committed: the replay of this partition is over
+                del skip[partition]
+                keep.append(True)
+        return keep, (replaying, skip)
 
-    def advance(
-        self, records: Sequence[Record], table_state: Mapping[str, PartitionState]
-    ) -> dict[str, PartitionState]:
-        """The positions after committing ``records`` on top of ``table_state``."""
-        state = dict(table_state)
+    def settle(
+        self,
+        plan: tuple[dict[str, PartitionState], dict[str, PartitionState]],
+        committed: Mapping[str, PartitionState] | None = None,
+    ) -> None:
+        self.replaying, self.skip = plan
+        if committed is not None:
+            self.mine = dict(committed)
+
+    def advance(self, records: Sequence[Record], base: Mapping[str, PartitionState]) -> dict[str, PartitionState]:
+        """The positions after committing ``records`` on top of ``base``."""
+        state = dict(base)
         for record in records:
             if record.position is None:
                 continue
@@ -307,12 +323,6 @@ class Dedup:
             elif offset == top:
                 state[partition] = (top, count + 1)
         return state
-
-    def committed(self, state: Mapping[str, PartitionState]) -> None:
-        self.mine = dict(state)
-        for partition in state:
-            self._skip.pop(partition, None)
-            self._replaying.pop(partition, None)
 
 
 # ----------------------------------------------------------------------------- sink
@@ -392,18 +402,29 @@ class NessieSink(Sink):
             ]
         schema = self.table.schema().as_arrow()
         everyone, table_state = read_positions(self.table, self.writer)
-        keep = self.dedup.keep(batch, table_state)
-        self.skipped += keep.count(False)
+        keep, plan = self.dedup.plan(batch, table_state)
+        skipped = keep.count(False)
+        if skipped:
+            self.skipped += skipped
+            self.context.logger.info(
+                "nessie sink: %d records already committed to %s (replay), skipped",
+                skipped,
+                ".".join(self.identifier),
+                extra={"skipped": skipped, "positions": {p: list(s) for p, s in table_state.items()}},
+            )
         chosen = [i for i, k in enumerate(keep) if k]
         arrow, bad = to_arrow([values[i] for i in chosen], schema)
         failures = [RecordFailure(chosen[i], error, "invalid_data") for i, error in bad]
-        written = [batch[i] for n, i in enumerate(chosen) if n not in {b for b, _ in bad}]
+        rejected = {i for i, _ in bad}
+        written = [batch[i] for n, i in enumerate(chosen) if n not in rejected]
         if not written:
+            self.dedup.settle(plan)
             return WriteResult(failures)
-        state = self.dedup.advance(written, table_state)
+        # this process's own positions carry over a commit by a writer that dropped the property
+        state = self.dedup.advance(written, {**self.dedup.mine, **table_state})
         everyone[self.writer] = {p: list(s) for p, s in state.items()}
         self.table.append(arrow, snapshot_properties={POSITIONS_KEY: orjson.dumps(everyone).decode()})
-        self.dedup.committed(state)
+        self.dedup.settle(plan, state)
         self.commits += 1
         return WriteResult(failures)
 
