@@ -34,13 +34,13 @@ def _convert(node: dict[str, Any]) -> None:
     if node.get("x-kubernetes-int-or-string") and "anyOf" not in node:
         node.pop("type", None)
         node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("x-kubernetes-preserve-unknown-fields"):
-        return
+    keep_unknown = bool(node.get("x-kubernetes-preserve-unknown-fields"))
     props = node.get("properties")
     if isinstance(props, dict):
         for child in props.values():
             _convert(child)
-        node.setdefault("additionalProperties", False)
+        if not keep_unknown:
+            node.setdefault("additionalProperties", False)
     extra = node.get("additionalProperties")
     if isinstance(extra, dict):
         _convert(extra)
