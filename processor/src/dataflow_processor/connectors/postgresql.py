@@ -259,6 +259,22 @@ def _to_bytea(value: Any) -> Any:
     raise TypeError(f"expected a string for bytea, got {type(value).__name__}")
 
 
+def _last_value_cache(convert: Converter) -> Converter:
+    """Remember the last conversion: a batch stamped by ``timestamp`` shares one string."""
+    last_in: Any = None
+    last_out: Any = None
+
+    def cached(value: Any) -> Any:
+        nonlocal last_in, last_out
+        if value is last_in and value is not None:
+            return last_out
+        result = convert(value)
+        last_in, last_out = value, result
+        return result
+
+    return cached
+
+
 _BINARY_CONVERTERS: dict[str, Converter] = {
     **{name: _to_int(lo, hi) for name, (lo, hi) in _INT_RANGES.items()},
     "float4": _to_float,
@@ -276,6 +292,48 @@ _BINARY_CONVERTERS: dict[str, Converter] = {
 }
 
 
+# The JSON type a column's binary codec takes as is: the generated row builder checks it inline and
+# calls the converter only for other values (and ints only after a range check).
+_NATIVE_TYPE: dict[str, type] = {
+    **dict.fromkeys(_INT_RANGES, int),
+    "float4": float,
+    "float8": float,
+    **dict.fromkeys(_TEXT_TYPES, str),
+    "bool": bool,
+}
+
+
+def row_builder(keys: tuple[str, ...], columns: list[Column]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function ``value dict → row tuple`` for these keys, generated once per key set.
+
+    Per value it is one dict lookup and an inline type check; a converter call only where the
+    JSON type is not already what the codec takes. Names in the generated code are indexes into
+    ``K`` (the keys) and ``C`` (the converters): no identifier or value ever becomes code.
+    """
+    lines = ["def build(value):"]
+    names = []
+    for i, column in enumerate(columns):
+        name = f"v{i}"
+        names.append(name)
+        lines.append(f"    {name} = value[K[{i}]]")
+        native = _NATIVE_TYPE.get(column.type_name)
+        if native is int:
+            lo, hi = _INT_RANGES[column.type_name]
+            lines.append(f"    if type({name}) is not int or not {lo} <= {name} <= {hi}: {name} = C[{i}]({name})")
+        elif native is not None:
+            lines.append(f"    if type({name}) is not T[{i}]: {name} = C[{i}]({name})")
+        else:
+            lines.append(f"    {name} = C[{i}]({name})")
+    lines.append(f"    return ({', '.join(names)},)")
+    namespace: dict[str, Any] = {
+        "K": keys,
+        "C": tuple(c.converter for c in columns),
+        "T": tuple(_NATIVE_TYPE.get(c.type_name) for c in columns),
+    }
+    exec(compile("\n".join(lines), "<postgresql row builder>", "exec"), namespace)
+    return namespace["build"]  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -290,6 +348,8 @@ class Column:
 
     @property
     def converter(self) -> Converter:
+        if self.type_name in ("timestamptz", "timestamp"):  # one converter (and cache) per column
+            return _last_value_cache(_BINARY_CONVERTERS[self.type_name])
         # other types (enums, arrays, inet, interval…) travel as text and are cast by the server
         return _BINARY_CONVERTERS.get(self.type_name, _to_text)
 
@@ -322,10 +382,8 @@ async def table_columns(conn: asyncpg.Connection, table: TableName) -> dict[str,
 class _Layout:
     """How records with one key set are written: target columns in table order and converters."""
 
-    keys: tuple[str, ...]  # record keys, in table column order
-    columns: tuple[str, ...]
-    converters: tuple[Converter, ...]
-    binary: bool
+    columns: tuple[str, ...]  # the record's keys, in table column order
+    build: Callable[[dict[str, Any]], tuple[Any, ...]]
 
 
 class _Plan:
@@ -446,8 +504,7 @@ class PostgresSink(Sink):
             result = "empty record"
         else:
             ordered = tuple(c for c in self.columns if c in keys)
-            converters = tuple(self.columns[c].converter for c in ordered)
-            result = _Layout(ordered, ordered, converters, all(self.columns[c].binary for c in ordered))
+            result = _Layout(ordered, row_builder(ordered, [self.columns[c] for c in ordered]))
         self._layouts[keys] = result
         return result
 
@@ -479,21 +536,26 @@ class PostgresSink(Sink):
                     continue
                 groups.setdefault(columns, []).append((index, row))
             return groups
-        layout_of = self._layout
+        layouts = self._layouts
+        last_keys: Any = None
+        layout: _Layout | str = ""
+        group: list[Any] = []
         for index, record in enumerate(batch):
             value = record.value or {}
-            layout = layout_of(tuple(value))
+            keys = tuple(value)
+            if keys != last_keys:  # records of a batch mostly share one key set
+                layout = layouts.get(keys) or self._layout(keys)
+                last_keys = keys
+                if not isinstance(layout, str):
+                    group = groups.setdefault(layout.columns, [])
             if isinstance(layout, str):
                 failures.append(RecordFailure(index, layout))
                 continue
             try:
-                row = tuple([convert(value[key]) for convert, key in zip(layout.converters, layout.keys, strict=True)])
+                row = layout.build(value)
             except RECORD_ERRORS as exc:
                 failures.append(RecordFailure(index, f"bad value: {exc}"))
                 continue
-            group = groups.get(layout.columns)
-            if group is None:
-                group = groups[layout.columns] = []
             group.append((index, row))
         return groups
 
@@ -512,7 +574,7 @@ class PostgresSink(Sink):
             if self._stale:
                 await self._load_table(conn)
             failures: list[RecordFailure] = []
-            groups = self._prepare(batch, failures)
+            groups = {columns: items for columns, items in self._prepare(batch, failures).items() if items}
             if self.config.upsert_mode:
                 groups = {columns: self._last_per_key(columns, items) for columns, items in groups.items()}
             try:
