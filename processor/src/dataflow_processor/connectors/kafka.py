@@ -267,17 +267,16 @@ class KafkaSource(Source):
                 return
             if isinstance(item, BaseException):
                 raise item
-            generation, records = item
+            generation, records, ends = item
             assigned_at = self._assigned_at
-            if any(assigned_at.get(p, generation + 1) > generation for p in {r.position.partition for r in records}):
+            stale = [p for p in ends if assigned_at.get(p, generation + 1) > generation]
+            if stale:
                 # a rebalance happened since this was fetched: keep only partitions still ours
-                records = [r for r in records if assigned_at.get(r.position.partition, generation + 1) <= generation]
+                records = [r for r in records if r.position.partition not in stale]  # type: ignore[union-attr]
+                ends = {p: end for p, end in ends.items() if p not in stale}
             if not records:
                 continue
-            handed = self._handed
-            for record in records:
-                position = record.position
-                handed[position.partition] = position.offset + 1  # type: ignore[index]
+            self._handed.update(ends)
             yield records
 
     async def _fetch(self, policy: BatchPolicy) -> None:
@@ -295,16 +294,18 @@ class KafkaSource(Source):
                     continue
                 generation = self._generation
                 records = await self._records(data)
+                # per partition: the offset after the last record of this batch
+                item = (generation, records, {tp.partition: messages[-1].offset + 1 for tp, messages in data.items()})
                 if self._queue.full():
                     paused = list(consumer.assignment())
                     consumer.pause(*paused)
                     try:
-                        await self._queue.put((generation, records))
+                        await self._queue.put(item)
                     finally:
                         assignment = consumer.assignment()
                         consumer.resume(*[tp for tp in paused if tp in assignment])
                 else:
-                    self._queue.put_nowait((generation, records))
+                    self._queue.put_nowait(item)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -317,6 +318,28 @@ class KafkaSource(Source):
         decoder = self.decoder
         out: list[Record] = []
         append = out.append
+        if decoder is None and not raw_mode:  # the hot path: raw bytes for the pipeline's JSON parse
+            for tp, messages in data.items():
+                partition = tp.partition
+                for message in messages:
+                    key = message.key
+                    offset = message.offset
+                    append(
+                        Record(
+                            None,
+                            raw=message.value,
+                            metadata={
+                                "topic": topic,
+                                "partition": partition,
+                                "offset": offset,
+                                "key": key.decode("utf-8", "replace") if key is not None else "",
+                                "timestamp": message.timestamp,
+                                "headers": _headers(message.headers) if message.headers else EMPTY_METADATA,
+                            },
+                            position=Position(partition, offset),
+                        )
+                    )
+            return out
         for tp, messages in data.items():
             partition = tp.partition
             for message in messages:
@@ -328,17 +351,10 @@ class KafkaSource(Source):
                     "offset": message.offset,
                     "key": key,
                     "timestamp": message.timestamp,
-                    "headers": (
-                        {k: (v.decode("utf-8", "replace") if v is not None else None) for k, v in headers}
-                        if headers
-                        else EMPTY_METADATA
-                    ),
+                    "headers": _headers(headers) if headers else EMPTY_METADATA,
                 }
                 position = Position(partition, message.offset)
                 payload = message.value
-                if decoder is None and not raw_mode:
-                    append(Record(raw=payload, metadata=metadata, position=position))
-                    continue
                 if decoder is not None:
                     try:
                         value: Any = await self._decode(decoder, payload)
@@ -404,6 +420,10 @@ class KafkaSource(Source):
             self.consumer = None
         if self.decoder is not None:
             await self.decoder.close()
+
+
+def _headers(headers: Any) -> dict[str, str | None]:
+    return {k: (v.decode("utf-8", "replace") if v is not None else None) for k, v in headers}
 
 
 def _json_or_text(payload: bytes | None) -> Any:
