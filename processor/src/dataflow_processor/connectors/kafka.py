@@ -272,7 +272,7 @@ class KafkaSource(Source):
             stale = [p for p in ends if assigned_at.get(p, generation + 1) > generation]
             if stale:
                 # a rebalance happened since this was fetched: keep only partitions still ours
-                records = [r for r in records if r.position.partition not in stale]  # type: ignore[union-attr]
+                records = [r for r in records if r.position.partition not in stale]
                 ends = {p: end for p, end in ends.items() if p not in stale}
             if not records:
                 continue

@@ -801,14 +801,18 @@ class PostgresSource(Source):
 
     async def _fetch(self) -> list[asyncpg.Record]:
         assert self.pool is not None
+        rows: list[asyncpg.Record]
         async with self.pool.acquire() as conn:
             if self.config.query is not None:
                 if self.incremental:
-                    return await conn.fetch(self.config.query, self.cursor[0] if self.cursor else None)
-                return await conn.fetch(self.config.query)
-            if self.cursor is None:
-                return await conn.fetch(self._sql_first)
-            return await conn.fetch(self._sql, *self.cursor)
+                    rows = await conn.fetch(self.config.query, self.cursor[0] if self.cursor else None)
+                else:
+                    rows = await conn.fetch(self.config.query)
+            elif self.cursor is None:
+                rows = await conn.fetch(self._sql_first)
+            else:
+                rows = await conn.fetch(self._sql, *self.cursor)
+        return rows
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
