@@ -96,17 +96,22 @@ http_ok() { curl -fsS -o /dev/null --max-time 3 "$@"; }
 
 # go_build_tool NAME VERSION MODULE@VERSION PKG [LDFLAGS]: build a Go main package inside a wrapper
 # module under build/ (so replace lines and pins live there), into bin/NAME-VERSION, linked as bin/NAME.
+# Concurrent callers of the same tool wait on a lock instead of building twice; the go output goes to
+# build/go-NAME-VERSION/build.log and is shown only on failure.
 go_build_tool() {
   local name=$1 version=$2 modver=$3 pkg=$4 ldflags=${5:-}
   local out="$BIN_DIR/$name-$version"
   if [[ ! -x $out ]]; then
     local wd="$BUILD_DIR/go-$name-$version"
     mkdir -p "$wd"
-    if [[ ! -f $wd/go.mod ]]; then
-      (cd "$wd" && go mod init "local/$name" >/dev/null 2>&1)
-    fi
-    (cd "$wd" && go get "$modver" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg" && mv "$out.tmp" "$out") \
-      || die "building $name $version failed"
+    (
+      flock 9
+      [[ -x $out ]] && exit 0
+      cd "$wd" || exit 1
+      [[ -f go.mod ]] || go mod init "local/$name" >/dev/null 2>&1
+      { go get "$modver" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg"; } >build.log 2>&1 \
+        && mv "$out.tmp.$$" "$out"
+    ) 9>"$wd/.lock" || { tail -n 30 "$wd/build.log" >&2; die "building $name $version failed"; }
   fi
   ln -sfn "$out" "$BIN_DIR/$name"
 }

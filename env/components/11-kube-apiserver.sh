@@ -16,20 +16,28 @@ sample-apiserver sample-cli-plugin sample-controller"
 
 kube_apiserver_fetch() {
   [[ -x $K8S_BIN/kube-apiserver && -x $K8S_BIN/kube-controller-manager && -x $K8S_BIN/kube-scheduler ]] && return 0
-  local wd="$BUILD_DIR/go-k8s-$K8S_VERSION" m
+  local wd="$BUILD_DIR/go-k8s-$K8S_VERSION"
   mkdir -p "$wd"
-  {
-    printf 'module local/k8sbins\n\ngo 1.26\n\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
-    for m in $K8S_STAGING; do printf '\tk8s.io/%s => k8s.io/%s v%s\n' "$m" "$m" "$K8S_STAGING_VERSION"; done
-    printf ')\n'
-  } >"$wd/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n)\n' >"$wd/tools.go"
-  local minor=${K8S_VERSION#*.}; minor=${minor%%.*}
-  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  (cd "$wd" && go mod tidy && go build -trimpath -ldflags "$ldflags" -o "$K8S_BIN.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler) \
-    || die "building Kubernetes $K8S_VERSION failed"
-  rm -rf "$K8S_BIN" && mv "$K8S_BIN.tmp" "$K8S_BIN"
+  # One build at a time (controller-manager and scheduler fetch through here too); output in build.log.
+  (
+    flock 9
+    [[ -x $K8S_BIN/kube-apiserver && -x $K8S_BIN/kube-controller-manager && -x $K8S_BIN/kube-scheduler ]] && exit 0
+    cd "$wd" || exit 1
+    local m minor=${K8S_VERSION#*.}
+    minor=${minor%%.*}
+    {
+      printf 'module local/k8sbins\n\ngo 1.26\n\nrequire k8s.io/kubernetes v%s\n\nreplace (\n' "$K8S_VERSION"
+      for m in $K8S_STAGING; do printf '\tk8s.io/%s => k8s.io/%s v%s\n' "$m" "$m" "$K8S_STAGING_VERSION"; done
+      printf ')\n'
+    } >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler"\n)\n' >tools.go
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    rm -rf "$K8S_BIN.tmp"
+    { go mod tidy && go build -trimpath -ldflags "$ldflags" -o "$K8S_BIN.tmp/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+    } >build.log 2>&1 || exit 1
+    rm -rf "$K8S_BIN" && mv "$K8S_BIN.tmp" "$K8S_BIN"
+  ) 9>"$wd/.lock" || { tail -n 30 "$wd/build.log" >&2; die "building Kubernetes $K8S_VERSION failed"; }
 }
 
 # One CA, a serving cert for 127.0.0.1/localhost, a service-account key pair, the admin token.

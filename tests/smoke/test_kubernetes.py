@@ -89,9 +89,7 @@ def deployment(name: str, replicas: int) -> client.V1Deployment:
     )
 
 
-def test_deployment_becomes_available_and_namespace_deletion_completes(
-    api: client.ApiClient, namespace: str
-) -> None:
+def test_deployment_becomes_available_and_namespace_deletion_completes(api: client.ApiClient, namespace: str) -> None:
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     # The ServiceAccount controller must give the namespace its default account before pods are admitted.
     wait_for("default ServiceAccount", lambda: core.list_namespaced_service_account(namespace).items, 30)
