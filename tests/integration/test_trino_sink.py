@@ -14,7 +14,7 @@ import pytest
 import trino.exceptions
 from dataflow_processor.connectors.base import ConnectorContext, TransientError
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
-from dataflow_processor.connectors.trino import TrinoSink, is_transient, render_literal
+from dataflow_processor.connectors.trino import TrinoSink, is_transient, json_value, render_literal
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.spec.connectors import TrinoSinkConfig
 from dataflow_processor.transforms.chain import TransformChain
@@ -228,3 +228,43 @@ def test_literals(value: object, kind: str, literal: str) -> None:
 def test_literal_rejects(value: object, kind: str) -> None:
     with pytest.raises(ValueError):
         render_literal(value, kind)
+
+
+async def test_non_finite_doubles_and_decimal_scale(trino_url: str, trino_catalog: str, trino_schema: str) -> None:
+    trino_run(
+        trino_url, f'CREATE TABLE "{trino_catalog}"."{trino_schema}"."nums" (id bigint, x double, d decimal(6,2))'
+    )
+    values = [
+        {"id": 1, "x": "NaN", "d": "1.005"},  # JSON has no NaN: it arrives as text
+        {"id": 2, "x": "Infinity", "d": 2},
+        {"id": 3, "x": "-Infinity", "d": "3.10"},
+        {"id": 4, "x": "1e3", "d": "12345.6"},  # 12345.60 needs 7 digits: Trino rejects it, alone
+    ]
+    sink = TrinoSink(sink_config(trino_url, trino_catalog, trino_schema, "nums"), ConnectorContext("it", "t", "sink"))
+    errors = MemorySink()
+    await run(MemorySource(values), sink, errors)
+    got = rows(trino_url, trino_catalog, trino_schema, "nums")
+    assert [r[0] for r in got] == [1, 2, 3]
+    assert str(got[0][1]) == "nan" and got[1][1] == float("inf") and got[2][1] == float("-inf")
+    assert [r[2] for r in got] == [Decimal("1.01"), Decimal("2.00"), Decimal("3.10")]
+    assert [e["original_message"]["id"] for e in errors.values] == [4]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "normalized"),
+    [
+        (7, "integer", 7),
+        ("8", "bigint", 8),
+        (float("nan"), "double", "NaN"),
+        ("12.50", "decimal(10,2)", "12.50"),
+        ({"a": 1}, "varchar", '{"a":1}'),
+        (True, "varchar", "true"),
+        ({"a": None}, "json", '{"a":null}'),
+        ("2024-05-06T09:08:09+02:00", "timestamp(6)", "2024-05-06 07:08:09.000000"),
+        ("2024-05-06T09:08:09+02:00", "timestamp(3) with time zone", "2024-05-06 09:08:09.000000 +02:00"),
+        ("aGk=", "varbinary", "6869"),
+        ([1, 2], "array(bigint)", [1, 2]),
+    ],
+)
+def test_json_values(value: object, kind: str, normalized: object) -> None:
+    assert json_value(value, kind) == normalized

@@ -206,21 +206,37 @@ def _convert(value: Any, kind: pa.DataType) -> Any:
     raise ValueError(f"unsupported column type {kind}")
 
 
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+
+
 def to_arrow(values: Sequence[Mapping[str, Any]], schema: pa.Schema) -> tuple[pa.Table, list[tuple[int, str]]]:
     """The rows as an Arrow table of ``schema``, and ``(index, error)`` of the rows that do not fit.
 
-    Fast path: each column goes to ``pa.array`` in one call; a column that Arrow refuses is
-    converted value by value (:func:`_convert`) to find the bad rows.
+    Fast path: the whole batch in one ``pa.Table.from_pylist`` (C++), after a check that no
+    integer column gets a float (Arrow would truncate ``1.5`` to ``1``). When Arrow refuses, each
+    column is built on its own, and a column that still fails is converted value by value
+    (:func:`_convert`) to find the bad rows.
     """
+    integers = [field.name for field in schema if pa.types.is_integer(field.type)]
+    required = [field.name for field in schema if not field.nullable]
+    try:
+        if any(value.get(name).__class__ is float for value in values for name in integers):
+            raise ValueError("float in an integer column")
+        table = pa.Table.from_pylist(list(values), schema=schema)
+        if not any(table.column(name).null_count for name in required):
+            return table, []
+    except _ARROW_ERRORS:
+        pass
     bad: dict[int, str] = {}
     columns: list[list[Any]] = []
     for field in schema:
         column = [value.get(field.name) for value in values]
+        exact = not (field.name in integers and any(item.__class__ is float for item in column))
         try:
+            if not exact:
+                raise ValueError("float in an integer column")
             pa.array(column, type=field.type)
-            if any(isinstance(item, (dict, list)) for item in column):
-                raise pa.ArrowInvalid("nested")
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        except _ARROW_ERRORS:
             converted = []
             for index, item in enumerate(column):
                 try:
@@ -238,8 +254,7 @@ def to_arrow(values: Sequence[Mapping[str, Any]], schema: pa.Schema) -> tuple[pa
     if bad:
         columns = [[column[i] for i in keep] for column in columns]
     arrays = [pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)]
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    return table, sorted(bad.items())
+    return pa.Table.from_arrays(arrays, schema=schema), sorted(bad.items())
 
 
 # ----------------------------------------------------------------------------- sink: positions
