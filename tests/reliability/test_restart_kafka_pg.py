@@ -60,7 +60,8 @@ class Processor:
     def start(self) -> None:
         self.runs += 1
         env = {k: v for k, v in os.environ.items() if k not in {"KUBECONFIG", "K8S_AUTH_KUBECONFIG"}}
-        env.update(DATAFLOW_CHECKPOINT_DIR=str(self.workdir / "checkpoints"), LOG_LEVEL="info")
+        env.pop("DATAFLOW_CHECKPOINT_DIR", None)
+        env["LOG_LEVEL"] = "info"
         log = open(self.workdir / f"run{self.runs}.log", "wb")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [
@@ -76,6 +77,8 @@ class Processor:
                 "0",
                 "--secrets-path",
                 str(self.workdir / "no-secrets"),
+                "--checkpoint-dir",
+                str(self.workdir / "checkpoints"),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

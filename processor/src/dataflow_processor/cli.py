@@ -28,6 +28,7 @@ import orjson
 from dataflow_processor import __version__
 from dataflow_processor.admission import validate_spec
 from dataflow_processor.connectors.base import ConnectorContext, Sink
+from dataflow_processor.connectors.checkpoint import CHECKPOINT_DIR_ENV
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.health import HealthServer
 from dataflow_processor.logging_json import configure_logging
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--health-port", type=int, default=_env_int("HEALTH_PORT", 9090))
     run.add_argument("--status-interval", type=float, default=_env_float("STATUS_INTERVAL_SECONDS", 5.0))
+    run.add_argument(
+        "--checkpoint-dir",
+        default=os.environ.get(CHECKPOINT_DIR_ENV),
+        help="keep polling sources' checkpoints in files here instead of the ConfigMap (env DATAFLOW_CHECKPOINT_DIR)",
+    )
     _add_tuning(run)
 
     validate = sub.add_parser(
@@ -166,6 +172,8 @@ async def serve(pipeline: Pipeline, *, health_port: int | None = 9090, status: S
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.checkpoint_dir:
+        os.environ[CHECKPOINT_DIR_ENV] = args.checkpoint_dir  # read by connectors.checkpoint
     try:
         # The same admission rules the API server enforces: a spec that slipped past them (policy
         # disabled, edited ConfigMap) is refused here with the same messages.
