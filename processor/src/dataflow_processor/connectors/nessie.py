@@ -83,7 +83,6 @@ from dataflow_processor.records import Partition, Position, Record
 from dataflow_processor.spec.connectors import NessieSinkConfig, NessieSourceConfig, _NessieFields
 
 POSITIONS_KEY = "dataflow.positions"
-TIMER_ONLY_BATCH = 1_000_000  # batchSize 0 (timer only) still caps one commit
 
 # ----------------------------------------------------------------------------- catalog
 
@@ -350,8 +349,8 @@ class NessieSink(Sink):
     def __init__(self, config: NessieSinkConfig, context: ConnectorContext) -> None:
         self.config = config
         self.context = context
-        self.batch_size = config.batch_size or TIMER_ONLY_BATCH
-        self.flush_interval = config.batch_flush_interval_seconds or None
+        self.batch_size = config.batch_size
+        self.flush_interval = config.batch_flush_interval_seconds
         assert config.namespace and config.table
         self.identifier = (config.namespace, config.table)
         self.writer = f"{context.namespace}/{context.name}/{context.role}"
