@@ -258,9 +258,10 @@ def nessie_catalog(ref: str = "main") -> Any:
 
 def nessie_connector(namespace: str, table: str, **extra: Any) -> dict[str, Any]:
     """A ``nessie`` connector block for the local Nessie and S3 store (credentials inline)."""
-    url, warehouse, access, secret, region = require_env(
+    url, warehouse, endpoint, access, secret, region = require_env(
         "DATAFLOW_NESSIE_URL",
         "DATAFLOW_NESSIE_WAREHOUSE",
+        "DATAFLOW_S3_ENDPOINT",
         "DATAFLOW_S3_ACCESS_KEY",
         "DATAFLOW_S3_SECRET_KEY",
         "DATAFLOW_S3_REGION",
@@ -270,6 +271,7 @@ def nessie_connector(namespace: str, table: str, **extra: Any) -> dict[str, Any]
         "warehouse": warehouse,
         "namespace": namespace,
         "table": table,
+        "s3Endpoint": endpoint,
         "accessKey": access,
         "secretAccessKey": secret,
         "s3Region": region,

@@ -6,6 +6,7 @@
   client keeps talking through it. ``fail_statements`` makes the next N ``POST /v1/statement``
   answer 503 (a transient failure) without forwarding. ``strip_authorization`` records the header
   but does not forward it (Trino refuses passwords over plain HTTP; this proves what the client sent).
+  ``delay_statements`` holds each ``POST /v1/statement`` that long (a slow server, for timeouts).
 * :class:`TokenEndpoint` is an OpenID token endpoint (Keycloak's path
   ``/realms/<realm>/protocol/openid-connect/token``) issuing opaque tokens with a chosen lifetime for
   the password, refresh_token and client_credentials grants; it records every grant.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +65,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if fail:
                 proxy.fail_statements -= 1
                 proxy.failed += 1
+        if proxy.delay_statements and self.command == "POST" and self.path.startswith("/v1/statement"):
+            time.sleep(proxy.delay_statements)
         if fail:
             self.send_response(503)
             self.send_header("Content-Length", "0")
@@ -91,6 +95,7 @@ class RecordingProxy(_Server):
         self.fail_statements = 0
         self.failed = 0
         self.strip_authorization = False
+        self.delay_statements = 0.0  # seconds to hold each POST /v1/statement before forwarding
         super().__init__(_ProxyHandler)
 
     def authorizations(self) -> list[str | None]:

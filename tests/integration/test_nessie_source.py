@@ -145,6 +145,26 @@ async def test_types_become_json(nessie_namespace: str) -> None:
     }
 
 
+async def test_s3_credentials_from_the_environment(nessie_namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without accessKey/secretAccessKey/s3Endpoint the original's AWS_* variables are used."""
+    config = nessie_connector(nessie_namespace, "events", pollInterval=1)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", config.pop("accessKey"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", config.pop("secretAccessKey"))
+    monkeypatch.setenv("AWS_S3_ENDPOINT", config.pop("s3Endpoint"))
+    table = nessie_catalog().create_table((nessie_namespace, "events"), schema=SCHEMA)
+    append(table, range(3))
+    source = NessieSource(NessieSourceConfig.model_validate(config), ConnectorContext("it", "env", "source"))
+    await source.connect()
+    batch = await source.batches(BatchPolicy(10, 0.01)).__anext__()
+    await source.close()
+    assert [r.value["id"] for r in batch] == [0, 1, 2]  # type: ignore[index]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    wrong = NessieSource(NessieSourceConfig.model_validate(config), ConnectorContext("it", "env2", "source"))
+    await wrong.connect()
+    with pytest.raises(OSError):
+        await asyncio.to_thread(lambda: [wrong._read_file(f[2]) for f in wrong._new_files()])
+
+
 async def test_missing_table_fails_at_connect(nessie_namespace: str) -> None:
     from pyiceberg.exceptions import NoSuchTableError
 

@@ -190,6 +190,24 @@ async def test_transient_http_failures_are_retried_without_duplicates(
     assert errors.values == []
 
 
+async def test_query_timeout_is_transient(
+    trino_catalog: str, trino_schema: str, trino_url: str, trino_proxy: RecordingProxy
+) -> None:
+    trino_run(trino_url, f'CREATE TABLE "{trino_catalog}"."{trino_schema}"."slow" (id bigint)')
+    sink = TrinoSink(
+        sink_config(trino_proxy.url, trino_catalog, trino_schema, "slow", queryTimeoutSeconds=0.3),
+        ConnectorContext("it", "t", "sink"),
+    )
+    await sink.connect()
+    trino_proxy.delay_statements = 1.0
+    from dataflow_processor.records import Record
+
+    with pytest.raises(TransientError, match="timed out"):
+        await sink.write([Record({"id": 1})])
+    trino_proxy.delay_statements = 0
+    assert (await sink.write([Record({"id": 2})])).failures == []
+
+
 def test_error_classification() -> None:
     def query_error(error_type: str, name: str) -> trino.exceptions.TrinoQueryError:
         return trino.exceptions.TrinoQueryError({"errorType": error_type, "errorName": name, "message": "m"})

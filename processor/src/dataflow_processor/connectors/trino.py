@@ -343,12 +343,12 @@ def json_value(value: Any, trino_type: str) -> Any:
             raise ValueError(f"{number} is out of range for {kind}")
         return number
     if kind in ("double", "real"):
-        number = _as_float(value)
-        if math.isnan(number):
+        real = _as_float(value)
+        if math.isnan(real):
             return "NaN"
-        if math.isinf(number):
-            return "Infinity" if number > 0 else "-Infinity"
-        return number
+        if math.isinf(real):
+            return "Infinity" if real > 0 else "-Infinity"
+        return real
     if kind == "decimal":
         return render_literal(value, trino_type)[len("DECIMAL '") : -1]
     if kind == "boolean":
