@@ -34,7 +34,7 @@ ANSIBLE_ROLES_PATH=$repo/roles PROCESSOR_IMAGE=ghcr.io/dataflow-operator/dataflo
   ansible-operator run --watches-file watches.yaml --leader-elect \
   --leader-election-id dataflow-operator.dataflow.io --leader-election-namespace dataflow-operator-system \
   --max-concurrent-reconciles 4 --metrics-bind-address 127.0.0.1:18443 \
-  --health-probe-bind-address 127.0.0.1:16789 --proxy-port 18888 >"$state/operator.log" 2>&1 &
+  --health-probe-bind-address 127.0.0.1:16789 >"$state/operator.log" 2>&1 &
 op_pid=$!
 trap cleanup EXIT
 

@@ -2,8 +2,12 @@
 
 This is how the operator runs in these tests and in the README's demo: the same watches, roles and
 playbooks as the image, the same flags as the chart's Deployment (leader election with the ID
-`dataflow-operator.dataflow.io`, explicit max concurrent reconciles), ports picked free so that
-several operators can run side by side (the leader-election test starts two).
+`dataflow-operator.dataflow.io`, explicit max concurrent reconciles).
+
+One operator per network namespace: the runtime always listens on 127.0.0.1:5050 (its event API)
+and always hands ansible-runner a kubeconfig for its proxy at localhost:8888, whatever
+`--proxy-port` says (ansible-operator-plugins v1.42.2, run/cmd.go and controller/reconcile.go).
+Metrics and health ports are picked free.
 """
 
 from __future__ import annotations
@@ -61,7 +65,6 @@ class OperatorProcess:
             "--leader-election-namespace", self.namespace,
             "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}",
             "--health-probe-bind-address", f"127.0.0.1:{self.health_port}",
-            "--proxy-port", str(free_port()),
             "--ansible-log-events", "Tasks",
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +89,7 @@ class OperatorProcess:
             time.sleep(0.5)
         raise AssertionError(f"ansible-operator not healthy after {timeout}s; see {self.log_path}")
 
-    def reconciles(self, controller: str = "dataflow-controller") -> int:
+    def reconciles(self, controller: str = "dataflow-v1-controller") -> int:
         """Reconciles run so far by `controller`, from the runtime's own Prometheus metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             text = r.read().decode()

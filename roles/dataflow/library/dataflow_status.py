@@ -35,6 +35,9 @@ status: {type: dict, returned: always, description: the status after the call}
 """
 
 
+INTEGER_KEYS = ("observedGeneration", "processedCount", "errorCount")
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -44,14 +47,27 @@ def merge_conditions(current: list[dict[str, Any]], wanted: list[dict[str, Any]]
     for w in wanted:
         old = by_type.get(w["type"], {})
         new = {k: v for k, v in w.items() if v is not None}
+        # Templating turns "True"/"False" into booleans; a condition's status is a string.
+        if isinstance(new.get("status"), bool):
+            new["status"] = "True" if new["status"] else "False"
         new.setdefault("reason", old.get("reason", ""))
         new.setdefault("message", "")
         if generation is not None:
-            new["observedGeneration"] = generation
+            new["observedGeneration"] = int(generation)
         same = old.get("status") == new.get("status")
         new["lastTransitionTime"] = old.get("lastTransitionTime") if same and old.get("lastTransitionTime") else _now()
         by_type[w["type"]] = new
     return sorted(by_type.values(), key=lambda c: str(c.get("type")))
+
+
+def _error_body(exc: Any) -> Any:
+    """The API server's explanation (a Status object), which names the rejected field."""
+    import json
+
+    try:
+        return json.loads(exc.body)
+    except (TypeError, ValueError):
+        return str(exc.body)
 
 
 def main() -> None:
@@ -99,6 +115,10 @@ def main() -> None:
     current = obj.get("status") or {}
     desired = dict(current)
     desired.update({k: v for k, v in p["status"].items() if v is not None})
+    # Values templated into a dict argument arrive as text; the schema wants integers here.
+    for key in INTEGER_KEYS:
+        if key in desired and desired[key] is not None:
+            desired[key] = int(desired[key])
     if p["conditions"]:
         generation = p["status"].get("observedGeneration", obj.get("metadata", {}).get("generation"))
         desired["conditions"] = merge_conditions(current.get("conditions", []), p["conditions"], generation)
@@ -113,7 +133,8 @@ def main() -> None:
     try:
         api.patch_namespaced_custom_object_status(group, version, p["namespace"], p["plural"], p["name"], body)
     except ApiException as exc:
-        module.fail_json(msg=f"patching status of {p['kind']} {p['namespace']}/{p['name']}: {exc.reason}")
+        module.fail_json(msg=f"patching status of {p['kind']} {p['namespace']}/{p['name']}: {exc.reason}",
+                         body=_error_body(exc))
     module.exit_json(changed=True, status=desired)
 
 
