@@ -11,7 +11,9 @@ operator_tools_fetch() {
   local aop=github.com/operator-framework/ansible-operator-plugins sdk=github.com/operator-framework/operator-sdk
   go_build_tool ansible-operator "$ANSIBLE_OPERATOR_VERSION" "$aop@v$ANSIBLE_OPERATOR_VERSION" "$aop/cmd/ansible-operator" \
     "-s -w -X $aop/internal/version.Version=v$ANSIBLE_OPERATOR_VERSION -X $aop/internal/version.GitVersion=v$ANSIBLE_OPERATOR_VERSION -X $aop/internal/version.KubernetesVersion=v1.32.0 -X $aop/internal/version.ImageVersion=v$ANSIBLE_OPERATOR_VERSION"
-  go_build_tool operator-sdk "$OPERATOR_SDK_VERSION" "$sdk@v$OPERATOR_SDK_VERSION" "$sdk/cmd/operator-sdk" \
+  # containers/image would link gpgme through cgo; its pure-Go openpgp build tag avoids that.
+  GOFLAGS="$GOFLAGS -tags=containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper" \
+    CGO_ENABLED=0 go_build_tool operator-sdk "$OPERATOR_SDK_VERSION" "$sdk@v$OPERATOR_SDK_VERSION" "$sdk/cmd/operator-sdk" \
     "-s -w -X $sdk/internal/version.Version=v$OPERATOR_SDK_VERSION -X $sdk/internal/version.GitVersion=v$OPERATOR_SDK_VERSION -X $sdk/internal/version.KubernetesVersion=v1.33.1 -X $sdk/internal/version.ImageVersion=v$OPERATOR_SDK_VERSION"
   local minor=${K8S_VERSION#*.} h=helm.sh/helm/v3
   minor=${minor%%.*}
