@@ -9,8 +9,8 @@ ENV PROCESSOR_IMAGE=${IMAGE} \
     ANSIBLE_GATHERING=explicit
 
 COPY requirements.yml ${HOME}/requirements.yml
-RUN ansible-galaxy collection install -r ${HOME}/requirements.yml \
- && chmod -R ug+rwx ${HOME}/.ansible
+RUN ansible-galaxy collection install -r "${HOME}/requirements.yml" \
+ && chmod -R ug+rwx "${HOME}/.ansible"
 
 COPY --chown=1001:0 processor/ /tmp/processor/
 RUN python3 -m pip install --no-cache-dir /tmp/processor \

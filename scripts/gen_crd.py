@@ -291,6 +291,11 @@ def transformation(route_sink: Schema) -> Schema:
     return obj("One transformation: `type` plus its settings block.", props, required=["type"])
 
 
+# A Kubernetes resource quantity (the pattern of core/v1 ResourceRequirements).
+QUANTITY = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+            r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+
+
 def quantity_map(desc: str) -> Schema:
     return {
         "type": "object",
@@ -299,7 +304,7 @@ def quantity_map(desc: str) -> Schema:
         "additionalProperties": {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
-            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+            "pattern": QUANTITY,
         },
     }
 

@@ -132,3 +132,16 @@ def kafka_tls() -> KafkaTLS:
 def kafka_sasl() -> KafkaSASL:
     b, u, p = require_env("DATAFLOW_KAFKA_SASL_BOOTSTRAP", "DATAFLOW_KAFKA_SASL_USER", "DATAFLOW_KAFKA_SASL_PASSWORD")
     return KafkaSASL(b, u, p)
+
+
+@pytest.fixture(scope="session")
+def crd_installed(kubeconfig: str) -> str:
+    """The DataFlow CRD on the local control plane (e2e, install and admission suites)."""
+    import subprocess
+
+    crd = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
+    for args in (["apply", "--server-side", "--force-conflicts", "-f", str(crd)],
+                 ["wait", "--for=condition=Established", "crd/dataflows.dataflow.dataflow.io", "--timeout=60s"]):
+        proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    return kubeconfig

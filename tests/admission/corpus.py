@@ -36,5 +36,6 @@ def load_cases() -> list[Case]:
         assert first.startswith("# expect: "), f"{path.name}: first line must be '# expect: …'"
         out.append(Case(path.stem, path, first.removeprefix("# expect: ").strip(), yaml.safe_load(text)))
     for path in sorted(SAMPLES_DIR.glob("dataflow_v1_*.yaml")):
-        out.append(Case(f"sample-{path.stem.removeprefix('dataflow_v1_')}", path, "valid", yaml.safe_load(path.read_text())))
+        name = f"sample-{path.stem.removeprefix('dataflow_v1_')}"
+        out.append(Case(name, path, "valid", yaml.safe_load(path.read_text())))
     return out

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dataflow_processor.admission import validate_object
+
 from tests.admission.corpus import Case, load_cases
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,18 +10,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.e2e.kube import kubectl, wait_for
-from tests.e2e.operator_process import REPO, OperatorProcess
-
-CRD = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
-OPERATOR_NAMESPACE = "dataflow-operator-system"
-
-
-@pytest.fixture(scope="session")
-def crd_installed(kubeconfig: str) -> str:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/dataflows.dataflow.dataflow.io", "--timeout=60s")
-    kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
-    return kubeconfig
+from tests.e2e.operator_process import OperatorProcess
 
 
 @pytest.fixture(scope="session")

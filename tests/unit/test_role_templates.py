@@ -29,8 +29,8 @@ def render() -> Any:
         variables = {
             **{k: v for k, v in defaults.items() if "lookup(" not in str(v)},
             "dataflow_processor_log_level": "debug",
-            "df_name": "orders", "df_namespace": "shop", "df_uid": "uid-1", "df_spec": spec,
-            "df_secret_data": secret_data or {}, "df_spec_hash": "abc123", "df_image": "reg/proc:1",
+            "dataflow_name": "orders", "dataflow_namespace": "shop", "dataflow_uid": "uid-1", "dataflow_spec": spec,
+            "dataflow_secret_data": secret_data or {}, "dataflow_spec_hash": "abc123", "dataflow_image": "reg/proc:1",
         }
         templar = Templar(loader=DataLoader(), variables=variables)
         return [d for d in yaml.safe_load_all(templar.template(source)) if d]

@@ -39,10 +39,12 @@ INTEGER_KEYS = ("observedGeneration", "processedCount", "errorCount")
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def merge_conditions(current: list[dict[str, Any]], wanted: list[dict[str, Any]], generation: Any) -> list[dict[str, Any]]:
+def merge_conditions(
+    current: list[dict[str, Any]], wanted: list[dict[str, Any]], generation: Any
+) -> list[dict[str, Any]]:
     by_type = {c.get("type"): dict(c) for c in current or []}
     for w in wanted:
         old = by_type.get(w["type"], {})
@@ -98,7 +100,7 @@ def main() -> None:
             config.load_kube_config(config_file=kubeconfig)
         else:
             config.load_incluster_config()
-    except Exception as exc:  # noqa: BLE001 - any config problem is reported as a failure
+    except Exception as exc:
         module.fail_json(msg=f"cannot load Kubernetes configuration: {exc}")
         return
 

@@ -79,7 +79,8 @@ def _words(err: ValidationError) -> Iterator[str]:
         allowed = ", ".join(json.dumps(a) for a in err.validator_value)
         yield f"{path}: Unsupported value: {json.dumps(err.instance)}: supported values: {allowed}"
     elif v == "type":
-        yield f"{path}: Invalid value: {json.dumps(type(err.instance).__name__)}: {path} in body must be of type {err.validator_value}"
+        got = json.dumps(type(err.instance).__name__)
+        yield f"{path}: Invalid value: {got}: {path} in body must be of type {err.validator_value}"
     elif v in ("maxLength", "minLength"):
         word = "at most" if v == "maxLength" else "at least"
         yield f"{path}: Invalid value: {word} {err.validator_value} chars long"
@@ -95,9 +96,10 @@ def _words(err: ValidationError) -> Iterator[str]:
 
 def schema_violations(obj: dict[str, Any]) -> list[Violation]:
     out: list[Violation] = []
-    for err in sorted(_validator().iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
-        if err.validator == "anyOf" and err.context:
+    for found in sorted(_validator().iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        err = found
+        if found.validator == "anyOf" and found.context:
             # int-or-string quantity: report the most specific branch error only.
-            err = min(err.context, key=lambda e: len(e.message))
+            err = min(found.context, key=lambda e: len(e.message))
         out.extend(Violation("schema", w) for w in _words(err))
     return out
