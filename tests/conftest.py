@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +146,24 @@ def crd_installed(kubeconfig: str) -> str:
         proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
     return kubeconfig
+
+
+@pytest.fixture(autouse=True)
+def _tidy_after_each_test() -> Iterator[None]:
+    """Run finalizers now, not in the middle of pytest's own work.
+
+    A client left unclosed by a failing test (an aiokafka producer, say) logs from `__del__` when the
+    garbage collector reaches it; if that happens while pytest compiles source to report a failure,
+    CPython 3.11 aborts the whole run (AST recursion-depth SystemError). Handlers that in-process CLI
+    tests attached to pytest's capture streams are dropped once those streams are closed.
+    """
+    yield
+    import gc
+    import logging
+
+    gc.collect()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        stream = getattr(handler, "stream", None)
+        if stream is not None and getattr(stream, "closed", False):
+            root.removeHandler(handler)
