@@ -40,6 +40,8 @@ class OperatorProcess:
     # When set (install tests), these replace the default runtime flags below, as an installed
     # Deployment's args would; listen addresses are still picked here.
     extra_args: list[str] | None = None
+    # A command prefix, e.g. `ip netns exec <ns>` to run a second operator on a host of its own.
+    prefix: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
@@ -59,6 +61,7 @@ class OperatorProcess:
             "--max-concurrent-reconciles", str(self.max_concurrent_reconciles),
         ]
         args = [
+            *self.prefix,
             "ansible-operator", "run",
             "--watches-file", str(REPO / "watches.yaml"),
             *runtime_flags,
@@ -80,12 +83,18 @@ class OperatorProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"ansible-operator exited ({self.proc.returncode}); see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
+            url = f"http://127.0.0.1:{self.health_port}/healthz"
+            if self.prefix:  # the probe must run where the operator listens
+                if subprocess.run([*self.prefix, "curl", "-fsS", "-o", "/dev/null", url],
+                                  capture_output=True, timeout=10).returncode == 0:
+                    return
+            else:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as r:
+                        if r.status == 200:
+                            return
+                except OSError:
+                    pass
             time.sleep(0.5)
         raise AssertionError(f"ansible-operator not healthy after {timeout}s; see {self.log_path}")
 
