@@ -42,7 +42,9 @@ say "namespace $ns, credentials Secret, DataFlow orders (Kafka → PostgreSQL)"
 kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" create secret generic demo-credentials --from-literal=dsn="$DATAFLOW_PG_DSN" \
   --from-literal=brokers="$DATAFLOW_KAFKA_BOOTSTRAP" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-topic="demo-orders-$(date +%s)"
+run_id=$(date +%s)
+topic="demo-orders-$run_id"
+table="demo_orders_$run_id"
 kubectl apply -f - <<YAML
 apiVersion: dataflow.dataflow.io/v1
 kind: DataFlow
@@ -53,7 +55,7 @@ spec:
     - {type: timestamp, timestamp: {fieldName: ingested_at}}
     - {type: filter, filter: {condition: "\$.status == 'paid'"}}
     - {type: select, select: {fields: [id, status, amount, ingested_at]}}
-  sink: {type: postgresql, postgresql: {connectionStringSecretRef: {name: demo-credentials, key: dsn}, table: demo_orders, autoCreateTable: true, batchSize: 500}}
+  sink: {type: postgresql, postgresql: {connectionStringSecretRef: {name: demo-credentials, key: dsn}, table: $table, autoCreateTable: true, batchSize: 500}}
 YAML
 kubectl -n "$ns" wait dataflow/orders --for=jsonpath='{.status.phase}'=Running --timeout=180s
 kubectl -n "$ns" get dataflow orders
@@ -76,7 +78,14 @@ say "producing $records orders (90% paid) into $topic"
 python - "$topic" "$records" <<'PY'
 import asyncio, json, os, sys
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 async def main(topic: str, n: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["DATAFLOW_KAFKA_BOOTSTRAP"])
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    finally:
+        await admin.close()
     p = AIOKafkaProducer(bootstrap_servers=os.environ["DATAFLOW_KAFKA_BOOTSTRAP"], linger_ms=20)
     await p.start()
     try:
@@ -90,15 +99,15 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 PY
 
 expected=$((records - (records + 9) / 10))
-say "waiting for $expected rows in demo_orders"
+say "waiting for $expected rows in $table"
 for _ in $(seq 1 120); do
-  rows=$(psql "$DATAFLOW_PG_DSN" -tAc "SELECT count(*) FROM demo_orders" 2>/dev/null || echo 0)
+  rows=$(psql "$DATAFLOW_PG_DSN" -tAc "SELECT count(*) FROM $table" 2>/dev/null || echo 0)
   printf '\r  rows: %s' "$rows"
   [[ $rows -ge $expected ]] && break
   sleep 1
 done
 echo
-psql "$DATAFLOW_PG_DSN" -c "SELECT * FROM demo_orders ORDER BY id LIMIT 5"
+psql "$DATAFLOW_PG_DSN" -c "SELECT * FROM $table ORDER BY id LIMIT 5"
 sleep 6  # one status report interval
 kubectl -n "$ns" get dataflow orders
 [[ $rows -ge $expected ]] || { echo "only $rows of $expected rows arrived (processor log: $state/processor.log)"; exit 1; }
