@@ -21,6 +21,7 @@ record as it was about to be written for write failures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,15 @@ from dataflow_processor.records import Record
 
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """Read-only mappings in metadata (a Kafka record without headers has ``headers`` =
+    ``EMPTY_METADATA``, a ``MappingProxyType``) as plain dicts: the envelope is a JSON document that
+    every sink serializes, and orjson refuses a ``mappingproxy``."""
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def original_message(record: Record, stage: str) -> dict[str, Any]:
@@ -61,7 +71,7 @@ def build_envelope(
 ) -> Record:
     """Wrap a failed record into an errors-sink record that keeps the original's ack token."""
     now = _utc_now()
-    metadata = dict(record.metadata)
+    metadata = {k: _plain(v) for k, v in record.metadata.items()}
     envelope = {
         "error": {
             "message": message,
