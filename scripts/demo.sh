@@ -57,6 +57,9 @@ spec:
     - {type: select, select: {fields: [id, status, amount, ingested_at]}}
   sink: {type: postgresql, postgresql: {connectionStringSecretRef: {name: demo-credentials, key: dsn}, table: $table, autoCreateTable: true, batchSize: 500}}
 YAML
+# Wait for the operator to have reconciled this very spec (a rerun changes topic and table).
+generation=$(kubectl -n "$ns" get dataflow orders -o jsonpath='{.metadata.generation}')
+kubectl -n "$ns" wait dataflow/orders --for=jsonpath='{.status.observedGeneration}'="$generation" --timeout=180s >/dev/null
 kubectl -n "$ns" wait dataflow/orders --for=jsonpath='{.status.phase}'=Running --timeout=180s
 kubectl -n "$ns" get dataflow orders
 
