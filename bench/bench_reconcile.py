@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Operator reconcile latency on the local control plane, printed as JSON.
+
+1. latency: DataFlows applied one at a time; time from apply to the processor Deployment existing
+   (p50/p95 over --single, default 50).
+2. burst: --burst (default 100) DataFlows applied at once; time until all are Running.
+Baseline in the same run: a bare `kubectl apply` of a ConfigMap (the API round trip every apply
+costs), so the operator's share is visible. Needs `make env-up`; starts its own operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.kube import apply, get, kubectl
+from tests.e2e.operator_process import OperatorProcess
+
+
+def dataflow(name: str, ns: str) -> dict:
+    sink = {"type": "postgresql", "postgresql": {"connectionString": "postgres://x/db", "table": "t"}}
+    return {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow", "metadata": {"name": name, "namespace": ns},
+            "spec": {"source": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": name}}, "sink": sink}}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--single", type=int, default=50)
+    ap.add_argument("--burst", type=int, default=100)
+    args = ap.parse_args()
+    repo = Path(__file__).resolve().parents[1]
+    crd = repo / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    ns = f"bench-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", ns)
+    subprocess.run(["kubectl", "create", "namespace", "dfop-bench"], capture_output=True)
+    work = Path(tempfile.mkdtemp())
+    op = OperatorProcess(work / "operator.log", "dfop-bench").start()
+    result: dict = {"benchmark": "reconcile", "max_concurrent_reconciles": op.max_concurrent_reconciles}
+    try:
+        base = []
+        for i in range(10):
+            t = time.monotonic()
+            apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"base-{i}", "namespace": ns}})
+            base.append(time.monotonic() - t)
+        result["baseline_kubectl_apply_p50_s"] = round(statistics.median(base), 3)
+
+        lat = []
+        for i in range(args.single):
+            name = f"one-{i}"
+            t = time.monotonic()
+            apply(dataflow(name, ns))
+            while get("deployment", f"dataflow-{name}", ns) is None:
+                time.sleep(0.1)
+            lat.append(time.monotonic() - t)
+        result.update(single=args.single, apply_to_deployment_p50_s=round(percentile(lat, 50), 2),
+                      apply_to_deployment_p95_s=round(percentile(lat, 95), 2))
+
+        t = time.monotonic()
+        docs = "\n---\n".join(json.dumps(dataflow(f"burst-{i}", ns)) for i in range(args.burst))
+        kubectl("apply", "-n", ns, "-f", "-", stdin=docs, timeout=300)
+        while True:
+            items = json.loads(kubectl("get", "dataflows", "-n", ns, "-o", "json", timeout=120))["items"]
+            running = sum(1 for d in items if d["metadata"]["name"].startswith("burst-")
+                          and (d.get("status") or {}).get("phase") == "Running")
+            if running == args.burst or time.monotonic() - t > 1800:
+                break
+            time.sleep(1)
+        result.update(burst=args.burst, burst_all_running_s=round(time.monotonic() - t, 1), burst_running=running)
+    finally:
+        op.stop()
+        subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
