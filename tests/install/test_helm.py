@@ -112,3 +112,10 @@ def test_install_serve_uninstall(release: str, tmp_path: Path) -> None:
                                  "validatingadmissionpolicybindings", "-o", "json"))["items"]
     assert not [o["metadata"]["name"] for o in cluster
                 if o["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == "dfo"]
+
+
+@pytest.mark.parametrize("bad", ["replicaCount=-1", "bogus=1", "image.pullPolicy=Sometimes"])
+def test_values_schema_rejects_mistakes(bad: str) -> None:
+    require_tool("helm")
+    proc = helm("template", "rel", CHART, "--set", bad, check=False)
+    assert proc.returncode != 0 and "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
