@@ -20,6 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.kube import apply, get, kubectl
@@ -69,9 +71,10 @@ def main() -> int:
             lat.append(time.monotonic() - t)
         result.update(single=args.single, apply_to_deployment_p50_s=round(percentile(lat, 50), 2),
                       apply_to_deployment_p95_s=round(percentile(lat, 95), 2))
+        print(json.dumps(result), file=sys.stderr, flush=True)
 
         t = time.monotonic()
-        docs = "\n---\n".join(json.dumps(dataflow(f"burst-{i}", ns)) for i in range(args.burst))
+        docs = yaml.safe_dump_all([dataflow(f"burst-{i}", ns) for i in range(args.burst)])
         kubectl("apply", "-n", ns, "-f", "-", stdin=docs, timeout=300)
         while True:
             items = json.loads(kubectl("get", "dataflows", "-n", ns, "-o", "json", timeout=120))["items"]
