@@ -222,12 +222,16 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
     def note(what: str, **extra: Any) -> None:
         events.append({"t": round(time.monotonic() - started, 1), "event": what, **extra})
 
+    may_kill = asyncio.Event()
+    may_kill.set()
+
     async def at(fraction: float) -> None:
         await asyncio.sleep(max(0.0, started + fraction * production_seconds - time.monotonic()))
 
     async def kills() -> None:  # six kill -9 at random moments, each followed by a restart
         for fraction in sorted(rng.uniform(0.05, 0.95) for _ in range(6)):
             await at(fraction)
+            await may_kill.wait()  # not while the CHECK window is open: it must see records written
             supervisor.kill9()
             note("kill -9", sent=producer.sent)
         for _ in range(10):  # a moment that found it already dead (crash loop while a server was down) did not count
@@ -247,9 +251,18 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
         await at(0.45)
         await pg_execute(dsn, f'ALTER TABLE "{route}" ADD CONSTRAINT rk_window CHECK (id % 10 <> 4) NOT VALID')
         note("route CHECK added")
-        await at(0.7)
+        # open until the route table has refused records (a restarted consumer first waits out the
+        # killed one's session, ~10 s), at least 8 s, at most 60 s
+        may_kill.clear()
+        opened = time.monotonic()
+        while time.monotonic() - opened < 60:
+            await asyncio.sleep(1)
+            refused = (await classify(dsn, n, main, route, errors, expected)).unexpected_errors
+            if refused and time.monotonic() - opened >= 8:
+                break
         await pg_execute(dsn, f'ALTER TABLE "{route}" DROP CONSTRAINT rk_window')
         note("route CHECK dropped")
+        may_kill.set()
         await at(0.8)
         note("postgres down")
         seconds = await restart_server_async("postgres", down_seconds=3)
@@ -286,6 +299,7 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
         assert result.envelopes_without_context == 0
         # the only other records in the errors table: route records refused during the CHECK window
         assert all(routed(i) and i % 10 == 4 for i in result.unexpected_errors), sorted(result.unexpected_errors)[:50]
+        assert result.unexpected_errors, "the CHECK window refused nothing"
         assert not (result.written & expected)
         assert result.duplicates["route (upsert)"] == 0
     finally:
