@@ -85,6 +85,9 @@ def main() -> int:
             time.sleep(1)
         result.update(burst=args.burst, burst_all_running_s=round(time.monotonic() - t, 1), burst_running=running)
     finally:
+        # Delete the DataFlows while the operator still runs: their finalizers need it.
+        subprocess.run(["kubectl", "delete", "dataflows", "--all", "-n", ns, "--wait=true", "--timeout=600s"],
+                       capture_output=True)
         op.stop()
         subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
     print(json.dumps(result))
