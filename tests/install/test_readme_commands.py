@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -51,8 +52,13 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path, kubeconfig: str) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     wait_port_free(5050)  # one operator per host: a previous suite's must be gone
-    proc = subprocess.run(["make", "demo"], cwd=clone, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, DEMO_RECORDS="500"))
+    try:
+        proc = subprocess.run(["make", "demo"], cwd=clone, capture_output=True, text=True, timeout=900,
+                              env=dict(os.environ, DEMO_RECORDS="500"))
+    finally:
+        # The demo installs the processor (editable) from the clone; point the venv back here.
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                        "-e", str(REPO / "processor")], check=True, capture_output=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert re.search(r"done: \d+ rows arrived; DataFlow orders is Running", out), out[-4000:]
