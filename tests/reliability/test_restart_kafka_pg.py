@@ -109,11 +109,17 @@ class Processor:
             self.proc.wait()
 
 
-async def produce_slowly(bootstrap: str, topic: str, total: int, chunk: int = 500, pause: float = 0.3) -> None:
+async def produce_slowly(
+    bootstrap: str, topic: str, total: int, chunk: int = 500, pause: float = 0.3, hold: asyncio.Event | None = None
+) -> None:
+    """Produce in chunks; with `hold`, the second half waits for it, so a stop is always mid-stream
+    however slow the processor is to start on a loaded machine."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
         for start in range(0, total, chunk):
+            if hold is not None and start >= total // 2:
+                await hold.wait()
             futures = [
                 await producer.send(topic, orjson.dumps({"id": i, "name": f"n{i}", "v": i % 97}), key=b"%d" % i)
                 for i in range(start, min(start + chunk, total))
@@ -163,7 +169,8 @@ async def test_kafka_to_postgresql_survives_restart(
         "sink": {"type": "postgresql", "postgresql": {"connectionString": dsn, "table": table, "upsertMode": upsert}},
     }
     processor = Processor(spec, tmp_path, name)
-    producing = asyncio.create_task(produce_slowly(bootstrap, topic, TOTAL))
+    second_half = asyncio.Event()
+    producing = asyncio.create_task(produce_slowly(bootstrap, topic, TOTAL, hold=second_half))
     try:
         processor.start()
 
@@ -176,6 +183,8 @@ async def test_kafka_to_postgresql_survives_restart(
         code = processor.stop(sig)
         assert code == (0 if sig is signal.SIGTERM else -signal.SIGKILL), processor.logs()
         rows_at_stop = int(await pg.fetchval(f'SELECT count(*) FROM "{table}"'))
+        assert rows_at_stop < TOTAL
+        second_half.set()
         processor.start()
         await producing
 
