@@ -26,7 +26,11 @@ cleanup() {
 say "CRD and admission policy"
 kubectl apply --server-side --force-conflicts -f config/crd/bases/dataflow.dataflow.io_dataflows.yaml >/dev/null
 kubectl apply --server-side --force-conflicts -f config/policy/validating-admission-policy.yaml >/dev/null
-kubectl wait --for=condition=Established crd/dataflows.dataflow.dataflow.io --timeout=60s >/dev/null
+# Poll rather than `kubectl wait`: on a fresh API server that can fail right after the create.
+for _ in $(seq 1 120); do
+  [[ $(kubectl get crd dataflows.dataflow.dataflow.io -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] && break
+  sleep 1
+done
 kubectl create namespace dataflow-operator-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
 say "operator (log: $state/operator.log)"

@@ -138,14 +138,30 @@ def kafka_sasl() -> KafkaSASL:
 @pytest.fixture(scope="session")
 def crd_installed(kubeconfig: str) -> str:
     """The DataFlow CRD on the local control plane (e2e, install and admission suites)."""
+    install_crd()
+    return kubeconfig
+
+
+def install_crd(timeout: float = 180) -> None:
+    """Apply the CRD and wait until it is Established (polling: on a fresh API server `kubectl wait`
+    right after the create can fail at once)."""
     import subprocess
+    import time
 
     crd = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
-    for args in (["apply", "--server-side", "--force-conflicts", "-f", str(crd)],
-                 ["wait", "--for=condition=Established", "crd/dataflows.dataflow.dataflow.io", "--timeout=60s"]):
-        proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-    return kubeconfig
+    proc = subprocess.run(["kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(crd)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = subprocess.run(
+            ["kubectl", "get", "crd", "dataflows.dataflow.dataflow.io",
+             "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}"],
+            capture_output=True, text=True, timeout=30).stdout
+        if status == "True":
+            return
+        time.sleep(1)
+    raise AssertionError("the DataFlow CRD was not Established in time")
 
 
 @pytest.fixture(autouse=True)

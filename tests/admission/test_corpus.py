@@ -18,7 +18,6 @@ from dataflow_processor.admission import validate_object
 from tests.admission.corpus import Case, load_cases
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
 POLICY = REPO / "config/policy/validating-admission-policy.yaml"
 NAMESPACE = "admission-corpus"
 CASES = load_cases()
@@ -36,15 +35,13 @@ def test_corpus_is_large_and_mixed() -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster_with_policy(kubeconfig: str) -> str:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", "crd/dataflows.dataflow.dataflow.io", "--timeout=60s")
+def cluster_with_policy(crd_installed: str) -> str:
     # The real server accepting the policy proves its CEL compiles within the cost limits.
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(POLICY))
     kubectl("create", "namespace", NAMESPACE, check=False)
     # Policies are loaded asynchronously: wait until a known-invalid object is denied.
     probe = next(c for c in CASES if c.name == "invalid-kafka-brokers")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if "denied request" in server_verdict(probe)[1]:
             return NAMESPACE
