@@ -69,7 +69,7 @@ def build_envelope(
     transform_index: int | None = None,
     transform_type: str | None = None,
 ) -> Record:
-    """Wrap a failed record into an errors-sink record that keeps the original's ack token."""
+    """Wrap a failed record into an errors-sink record that keeps the original's ack token (and index)."""
     now = _utc_now()
     metadata = {k: _plain(v) for k, v in record.metadata.items()}
     envelope = {
@@ -101,4 +101,5 @@ def build_envelope(
         metadata=error_metadata,
         position=record.position,
         token=record.token,
+        ack_index=record.ack_index,
     )

@@ -11,11 +11,12 @@
   each). When a queue is full the reader waits, so it stops asking the source for more: that is the
   backpressure. A writer gathers queued records into sink batches of the sink's ``batch_size``
   (default ``batch_size``) and flushes after ``flush_interval`` (default ``linger_seconds``).
-* **At least once.** Every source record is registered with the :class:`WatermarkTracker` in read
-  order; its :class:`AckToken` counts the outputs derived from it (0 → done at once, e.g. filtered
-  out; N for a flatten fan-out; +1 for a failure headed to the errors sink). A token is released
-  once per output written to its sink or to the errors sink; the committer passes the per-partition
-  watermark (next offset to read, never past an unfinished record) to ``source.ack``.
+* **At least once.** Every source batch is registered with the :class:`WatermarkTracker` in read
+  order: the records of one partition share an :class:`AckRange`, which counts per record the
+  outputs derived from it (0 → done at once, e.g. filtered out; N for a flatten fan-out; +1 for a
+  failure headed to the errors sink). Each output written to its sink or to the errors sink is
+  released once (in bulk per written chunk); the committer passes the per-partition watermark
+  (next offset to read, never past an unfinished record) to ``source.ack``.
 * **Failures.** Parse and transform failures, and records a sink rejects permanently, become
   errors envelopes (:mod:`.errors_envelope`) written to the errors sink. Without an errors sink
   the record is logged in full at ERROR level and counted (``errorCount``,
@@ -53,7 +54,7 @@ from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.transforms.base import Transform
 from dataflow_processor.transforms.chain import Failure, TransformChain
-from dataflow_processor.watermark import WatermarkTracker
+from dataflow_processor.watermark import WatermarkTracker, hold, release_records
 
 log = logging.getLogger("dataflow_processor.pipeline")
 
@@ -314,9 +315,7 @@ class Pipeline:
     async def _dispatch(self, batch: list[Record]) -> None:
         """Register, transform, count outputs per token, and enqueue by destination."""
         metrics = self.metrics
-        register = self.tracker.register
-        for record in batch:
-            record.token = register(record.position)
+        ranges = self.tracker.register_batch(batch)
         metrics.label(metrics.received, source_type=self.source_type).inc(len(batch))
         metrics.label(metrics.connector_read, connector_type=f"{self.source_type}-source", connector_name="source").inc(
             len(batch)
@@ -324,13 +323,12 @@ class Pipeline:
         started = time.perf_counter()
         outputs, failures = self.chain.run(batch)
         metrics.label(metrics.processing).observe(time.perf_counter() - started)
-        for output in outputs:
-            output.token.pending += 1  # type: ignore[union-attr]
-        for failure in failures:
-            failure.record.token.pending += 1  # type: ignore[union-attr]
-        for record in batch:
-            if record.token.pending == 0:  # type: ignore[union-attr]
-                record.token.complete()  # type: ignore[union-attr]
+        # no await from register_batch to here: the ranges are sealed before any writer runs
+        hold(outputs)
+        if failures:
+            hold([failure.record for failure in failures])
+        for ack_range in ranges:
+            ack_range.seal()
         self._commit_wanted.set()
         metrics.label(metrics.active).set(self.tracker.in_flight())
         if failures:
@@ -406,8 +404,7 @@ class Pipeline:
                     "error_type": error_type,
                 },
             )
-            if record.token is not None:
-                record.token.release()
+            release_records((record,))
             self._commit_wanted.set()
             return None
         return build_envelope(
@@ -507,8 +504,7 @@ class Pipeline:
                 await self._divert(target, [(batch[f.index], f.error, f.error_type) for f in result.failures])
                 written = [r for i, r in enumerate(batch) if i not in failed_index]
             metrics.written(target.type_name, target.role, target.route_label, len(written))
-            for record in written:
-                record.token.release()  # type: ignore[union-attr]
+            release_records(written)
             self._commit_wanted.set()
             return
 

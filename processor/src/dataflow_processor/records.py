@@ -7,9 +7,11 @@ text). ``raw`` is kept after parsing so an errors envelope can show the original
 ``metadata`` is copy-on-write: it may be shared between a record and its fan-out children, so code
 that changes it assigns a new dict (``rec.metadata = {**rec.metadata, k: v}``), never mutates it.
 
-``token`` ties a record to its source position. Fan-out children (flatten) share their parent's
-token; the pipeline counts how many outputs a token has and completes the position in the
-watermark tracker when the last of them is written (to its sink or to the errors sink).
+``token`` ties a record to its source position: the :class:`~dataflow_processor.watermark.AckRange`
+of its source batch and partition, with the record's index in it in ``ack_index``. Fan-out children
+(flatten) and errors envelopes share their parent's token and index; the pipeline counts how many
+outputs each record has and the watermark passes the record once the last of them is written (to
+its sink or to the errors sink).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dataflow_processor.watermark import AckToken
+    from dataflow_processor.watermark import AckRange
 
 Partition = str | int
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
@@ -46,7 +48,7 @@ class Position:
 class Record:
     """One message. ``value`` is the JSON object once parsed; ``route`` is set by the router."""
 
-    __slots__ = ("metadata", "position", "raw", "route", "token", "value")
+    __slots__ = ("ack_index", "metadata", "position", "raw", "route", "token", "value")
 
     def __init__(
         self,
@@ -55,7 +57,8 @@ class Record:
         raw: bytes | None = None,
         metadata: Mapping[str, Any] = EMPTY_METADATA,
         position: Position | None = None,
-        token: AckToken | None = None,
+        token: AckRange | None = None,
+        ack_index: int = 0,
         route: int | None = None,
     ) -> None:
         self.value = value
@@ -63,16 +66,18 @@ class Record:
         self.metadata = metadata
         self.position = position
         self.token = token
+        self.ack_index = ack_index
         self.route = route
 
     def child(self, value: dict[str, Any]) -> Record:
-        """A fan-out child: same origin (position, token, metadata, raw), new value."""
+        """A fan-out child: same origin (position, token and index, metadata, raw), new value."""
         return Record(
             value,
             raw=self.raw,
             metadata=self.metadata,
             position=self.position,
             token=self.token,
+            ack_index=self.ack_index,
             route=self.route,
         )
 
