@@ -16,9 +16,8 @@ its sink or to the errors sink).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,13 +28,13 @@ Partition = str | int
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where a record came from: a partition of the source and an integer offset in it.
 
     Offsets must increase within a partition in the order the source yields records. Kafka uses
     (partition, offset) directly; a polling source numbers what it reads (offset = a sequence it
-    maps back to its cursor when acked).
+    maps back to its cursor when acked). Immutable; a named tuple because one is built per record
+    (``tuple.__new__(Position, (partition, offset))`` in a hot loop skips even the Python ``__new__``).
     """
 
     partition: Partition
@@ -50,13 +49,13 @@ class Record:
 
     __slots__ = ("ack_index", "metadata", "position", "raw", "route", "token", "value")
 
-    def __init__(
+    def __init__(  # positional arguments are the fast way in a source's per-record loop
         self,
         value: dict[str, Any] | None = None,
-        *,
         raw: bytes | None = None,
         metadata: Mapping[str, Any] = EMPTY_METADATA,
         position: Position | None = None,
+        *,
         token: AckRange | None = None,
         ack_index: int = 0,
         route: int | None = None,

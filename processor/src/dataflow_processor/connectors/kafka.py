@@ -319,24 +319,26 @@ class KafkaSource(Source):
         out: list[Record] = []
         append = out.append
         if decoder is None and not raw_mode:  # the hot path: raw bytes for the pipeline's JSON parse
+            new_position = tuple.__new__
             for tp, messages in data.items():
                 partition = tp.partition
                 for message in messages:
                     key = message.key
                     offset = message.offset
+                    headers = message.headers
                     append(
                         Record(
                             None,
-                            raw=message.value,
-                            metadata={
+                            message.value,
+                            {
                                 "topic": topic,
                                 "partition": partition,
                                 "offset": offset,
                                 "key": key.decode("utf-8", "replace") if key is not None else "",
                                 "timestamp": message.timestamp,
-                                "headers": _headers(message.headers) if message.headers else EMPTY_METADATA,
+                                "headers": _headers(headers) if headers else EMPTY_METADATA,
                             },
-                            position=Position(partition, offset),
+                            new_position(Position, (partition, offset)),
                         )
                     )
             return out

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dataflow_processor.paths import MISSING, compile_path
@@ -22,6 +23,7 @@ class SelectTransform(Transform):
         self.paths = [compile_path(field) for field in config.fields]
         simple = all(p.simple and len(p.segments) == 1 for p in self.paths)
         self._keys = tuple(p.last for p in self.paths) if simple else None
+        self._pick = _picker(self._keys) if self._keys else None
 
     def _select(self, value: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -32,13 +34,16 @@ class SelectTransform(Transform):
         return out or value
 
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
-        keys = self._keys
-        if keys is not None:
+        keys, pick = self._keys, self._pick
+        if keys is not None and pick is not None:
             for record in batch:
                 value = record.value
-                selected = {k: value[k] for k in keys if k in value}  # type: ignore[operator,index]
-                if selected:
-                    record.value = selected
+                try:
+                    record.value = pick(value)  # every field present: the usual case
+                except KeyError:
+                    selected = {k: value[k] for k in keys if k in value}  # type: ignore[operator,index]
+                    if selected:
+                        record.value = selected
             return batch
         out = []
         for record in batch:
@@ -49,3 +54,17 @@ class SelectTransform(Transform):
                 continue
             out.append(record)
         return out
+
+
+def _picker(keys: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    """``value → {k: value[k] for k in keys}`` as one dict display (raises ``KeyError`` if one is missing).
+
+    Generated once per transformation; the keys are bound as default arguments by position, so no
+    field name ever becomes code. Later duplicates win, as in the comprehension.
+    """
+    names = [f"k{i}" for i in range(len(keys))]
+    params = ", ".join(f"{name}=K[{i}]" for i, name in enumerate(names))
+    body = ", ".join(f"{name}: value[{name}]" for name in names)
+    namespace: dict[str, Any] = {"K": keys}
+    exec(compile(f"def pick(value, {params}):\n    return {{{body}}}", "<select picker>", "exec"), namespace)
+    return namespace["pick"]  # type: ignore[no-any-return]
