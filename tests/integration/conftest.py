@@ -279,6 +279,18 @@ def nessie_connector(namespace: str, table: str, **extra: Any) -> dict[str, Any]
     }
 
 
+def nessie_secret_refs(connector: dict[str, Any], role: str = "sink") -> dict[str, str]:
+    """Turn a ``nessie`` connector block's inline S3 keys into secret refs, the way the operator
+    delivers them (the CLI's spec has no inline keys); return the mounted Secret's values."""
+    secrets = {
+        f"{role}.nessie.accessKey": connector.pop("accessKey"),
+        f"{role}.nessie.secretAccessKey": connector.pop("secretAccessKey"),
+    }
+    connector["accessKeySecretRef"] = {"name": "s3", "key": "access-key"}
+    connector["secretAccessKeySecretRef"] = {"name": "s3", "key": "secret-key"}
+    return secrets
+
+
 @pytest.fixture
 def nessie_namespace(nessie: Any, s3_store: Any) -> Iterator[str]:
     """A fresh Iceberg namespace on ``main``; its tables, the namespace and its S3 objects go afterwards."""

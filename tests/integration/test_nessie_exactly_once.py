@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     create_topic,
     nessie_catalog,
     nessie_connector,
+    nessie_secret_refs,
     produce,
     unique,
 )
@@ -128,12 +129,7 @@ async def test_kafka_to_nessie_killed_between_commits_holds_each_record_once(
     await produce(bootstrap, topic, [{"id": i, "pad": "x" * 40} for i in range(RECORDS)])
     nessie = nessie_connector(nessie_namespace, "events", autoCreateTable=True, batchSize=400)
     # the S3 keys come the way the operator delivers them: secret refs, values in the mounted Secret
-    secrets = {
-        "sink.nessie.accessKey": nessie.pop("accessKey"),
-        "sink.nessie.secretAccessKey": nessie.pop("secretAccessKey"),
-    }
-    nessie["accessKeySecretRef"] = {"name": "s3", "key": "access-key"}
-    nessie["secretAccessKeySecretRef"] = {"name": "s3", "key": "secret-key"}
+    secrets = nessie_secret_refs(nessie)
     spec = {
         "source": {"type": "kafka", "kafka": {"brokers": [bootstrap], "topic": topic, "consumerGroup": unique("g")}},
         "sink": {"type": "nessie", "nessie": nessie},

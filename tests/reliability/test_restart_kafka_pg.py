@@ -49,9 +49,12 @@ def processor_command() -> list[str]:
 class Processor:
     """One run of the CLI as a subprocess, logging to a file."""
 
-    def __init__(self, spec: dict[str, Any], workdir: Path, name: str) -> None:
+    def __init__(self, spec: dict[str, Any], workdir: Path, name: str, secrets: dict[str, str] | None = None) -> None:
         self.spec_path = workdir / "spec.json"
         self.spec_path.write_text(json.dumps(spec))
+        self.secrets_path = workdir / ("secrets.json" if secrets else "no-secrets")
+        if secrets:
+            self.secrets_path.write_text(json.dumps(secrets))  # the mounted Secret's values
         self.workdir = workdir
         self.name = name
         self.runs = 0
@@ -76,7 +79,7 @@ class Processor:
                 "--health-port",
                 "0",
                 "--secrets-path",
-                str(self.workdir / "no-secrets"),
+                str(self.secrets_path),
                 "--checkpoint-dir",
                 str(self.workdir / "checkpoints"),
             ],
