@@ -29,27 +29,30 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from tests.conftest import require_env
 from tests.integration.conftest import create_topic, unique
 from tests.reliability.harness import (
     Classification,
+    Producer,
+    Schedule,
     Supervisor,
     count_children,
     envelope_has_context,
     envelope_id,
+    kill_repeatedly,
     pg_execute,
     pg_fetch,
+    restart_kafka,
     restart_server_async,
     scale,
     seed,
+    wait_accounted,
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 CHILDREN = 2  # flatten fan-out per id
-RATE = 400  # ids produced per second
 RSS_BOUND_MIB = 400
 
 
@@ -71,49 +74,6 @@ def payload(i: int) -> bytes:
 
 def routed(i: int) -> bool:
     return i % 3 == 0 and not is_violating(i) and not is_malformed(i)
-
-
-class Producer:
-    """Produces ids 0..n-1 at RATE per second; waits while ``paused`` is clear (broker restarts)."""
-
-    def __init__(self, bootstrap: str, topic: str, n: int) -> None:
-        self.bootstrap, self.topic, self.n = bootstrap, topic, n
-        self.running = asyncio.Event()
-        self.running.set()
-        self.retries = 0
-        self.sent = 0
-
-    async def run(self) -> None:
-        chunk = max(1, RATE // 5)
-        producer = await self._producer()
-        try:
-            for start in range(0, self.n, chunk):
-                ids = range(start, min(start + chunk, self.n))
-                while True:
-                    await self.running.wait()
-                    try:
-                        futures = [await producer.send(self.topic, payload(i), key=b"%d" % i) for i in ids]
-                        await asyncio.wait_for(asyncio.gather(*futures), 30)
-                        break
-                    except Exception:  # broker went away mid-chunk: send the chunk again
-                        self.retries += 1
-                        await asyncio.sleep(1)
-                        await producer.stop()
-                        producer = await self._producer()
-                self.sent = ids[-1] + 1
-                await asyncio.sleep(0.2)
-        finally:
-            await producer.stop()
-
-    async def _producer(self) -> AIOKafkaProducer:
-        while True:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
-            try:
-                await producer.start()
-                return producer
-            except Exception:
-                await producer.stop()
-                await asyncio.sleep(1)
 
 
 def spec(bootstrap: str, dsn: str, topic: str, name: str, main: str, route: str, errors: str) -> dict[str, Any]:
@@ -186,16 +146,7 @@ async def classify(dsn: str, n: int, main: str, route: str, errors: str, expecte
 async def wait_classified(
     supervisor: Supervisor, dsn: str, n: int, tables: tuple[str, str, str], expected: set[int], timeout: float
 ) -> Classification:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await classify(dsn, n, *tables, expected)
-        if not result.lost and not result.missing_expected_errors:
-            await asyncio.sleep(2)  # anything still in flight lands
-            return await classify(dsn, n, *tables, expected)
-        if time.monotonic() > deadline:
-            result.print("timed out")
-            raise AssertionError(f"timed out: {len(result.lost)} ids not accounted for\n{supervisor.logs()[-8000:]}")
-        await asyncio.sleep(2)
+    return await wait_accounted(lambda: classify(dsn, n, *tables, expected), supervisor, timeout)
 
 
 @pytest.fixture
@@ -214,45 +165,22 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
     await create_tables(dsn, main, route)
     expected = {i for i in range(n) if is_malformed(i) or is_violating(i)}
     supervisor = Supervisor(spec(bootstrap, dsn, topic, name, main, route, errors), tmp_path, name)
-    producer = Producer(bootstrap, topic, n)
-    production_seconds = n / RATE * 1.25
-    events: list[dict[str, Any]] = []
-    started = time.monotonic()
-
-    def note(what: str, **extra: Any) -> None:
-        events.append({"t": round(time.monotonic() - started, 1), "event": what, **extra})
+    producer = Producer(bootstrap, topic, n, payload)
+    schedule = Schedule(producer.seconds * 1.25)
+    note = schedule.note
 
     may_kill = asyncio.Event()
     may_kill.set()
 
-    async def at(fraction: float) -> None:
-        await asyncio.sleep(max(0.0, started + fraction * production_seconds - time.monotonic()))
-
-    async def kills() -> None:  # six kill -9 at random moments, each followed by a restart
-        for fraction in sorted(rng.uniform(0.05, 0.95) for _ in range(6)):
-            await at(fraction)
-            await may_kill.wait()  # not while the CHECK window is open: it must see records written
-            supervisor.kill9()
-            note("kill -9", sent=producer.sent)
-        for _ in range(10):  # a moment that found it already dead (crash loop while a server was down) did not count
-            if supervisor.kills >= 6:
-                break
-            await asyncio.sleep(2)
-            supervisor.kill9()
-            note("kill -9 (extra)", sent=producer.sent)
-
     async def servers() -> None:  # concurrently with the kills
-        await at(0.2)
-        producer.running.clear()
-        note("kafka down")
-        seconds = await restart_server_async("kafka")
-        producer.running.set()
-        note("kafka up", seconds=round(seconds, 1))
-        await at(0.45)
+        await schedule.at(0.2)
+        await restart_kafka(schedule, producer)
+        await schedule.at(0.45)
         await pg_execute(dsn, f'ALTER TABLE "{route}" ADD CONSTRAINT rk_window CHECK (id % 10 <> 4) NOT VALID')
         note("route CHECK added")
         # open until the route table has refused records (a restarted consumer first waits out the
-        # killed one's session, ~10 s), at least 8 s, at most 60 s
+        # killed one's session, ~10 s), at least 8 s, at most 60 s; no kills meanwhile: it must see
+        # records written
         may_kill.clear()
         opened = time.monotonic()
         while time.monotonic() - opened < 60:
@@ -263,13 +191,14 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
         await pg_execute(dsn, f'ALTER TABLE "{route}" DROP CONSTRAINT rk_window')
         note("route CHECK dropped")
         may_kill.set()
-        await at(0.8)
+        await schedule.at(0.8)
         note("postgres down")
         seconds = await restart_server_async("postgres", down_seconds=3)
         note("postgres up", seconds=round(seconds, 1))
 
-    async def faults() -> None:
-        await asyncio.gather(kills(), servers())
+    async def faults() -> None:  # six kill -9 at random moments, each followed by a restart
+        moments = [rng.uniform(0.05, 0.95) for _ in range(6)]
+        await asyncio.gather(kill_repeatedly(supervisor, schedule, producer, moments, 6, may_kill), servers())
 
     try:
         supervisor.start()
@@ -288,8 +217,8 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
             "crash_exit_codes": supervisor.crash_codes,
             "check_window_errors": len(result.unexpected_errors),
             "peak_rss_mib": round(supervisor.peak_rss_kib / 1024, 1),
-            "seconds": round(time.monotonic() - started, 1),
-            "events": events,
+            "seconds": schedule.elapsed(),
+            "events": schedule.events,
         }
         result.print("kill -9 / kafka + postgres restarts / check window", extra)
         assert code == 0, supervisor.logs()[-8000:]
@@ -316,7 +245,7 @@ async def test_memory_bounded_while_sink_down(env_ready: tuple[str, str], tmp_pa
     await create_tables(dsn, main, route)
     expected = {i for i in range(n) if is_malformed(i) or is_violating(i)}
     supervisor = Supervisor(spec(bootstrap, dsn, topic, name, main, route, errors), tmp_path, name)
-    producer = Producer(bootstrap, topic, n)
+    producer = Producer(bootstrap, topic, n, payload)
     started = time.monotonic()
     try:
         supervisor.start()
