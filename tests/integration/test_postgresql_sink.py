@@ -143,6 +143,33 @@ async def test_bad_values_and_unknown_columns_are_isolated(pg: asyncpg.Connectio
     assert rows[1]["at"] == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
+async def test_key_sets_that_change_within_a_batch(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
+    """Rows are built per key set: same keys in another order, another set of the same size, an unknown
+    key in place of a known one, and back — each record lands in its columns or in the errors sink."""
+    await pg.execute(f'CREATE TABLE "{table}" (id int, a text, b text, c text)')
+    records = [
+        {"id": 1, "a": "a1", "b": "b1"},
+        {"b": "b2", "id": 2, "a": "a2"},  # same key set, other order
+        {"id": 3, "a": "a3", "c": "c3"},  # same size, other set
+        {"id": 4, "a": "a4", "x": "no such column"},  # same size, unknown key
+        {"id": 5, "a": "a5", "b": "b5"},
+        {"id": 6, "a": "a6"},
+        {"id": 7, "a": "a7", "b": 7},  # converted to text
+    ]
+    errors = await run(make_sink(pg_dsn, table), records)
+    messages = error_messages(errors)
+    assert sorted(messages) == [4] and "'x' not in table" in messages[4]
+    rows = await pg.fetch(f'SELECT id, a, b, c FROM "{table}" ORDER BY id')
+    assert [tuple(r) for r in rows] == [
+        (1, "a1", "b1", None),
+        (2, "a2", "b2", None),
+        (3, "a3", None, "c3"),
+        (5, "a5", "b5", None),
+        (6, "a6", None, None),
+        (7, "a7", "7", None),
+    ]
+
+
 async def test_auto_create_jsonb_table_with_gin_index(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
     records = [{"id": i, "nested": {"a": [1, 2]}, "s": "x'); DROP TABLE t; --"} for i in range(10)]
     errors = await run(make_sink(pg_dsn, table, autoCreateTable=True), records)

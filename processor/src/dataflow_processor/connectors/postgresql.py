@@ -378,6 +378,10 @@ async def table_columns(conn: asyncpg.Connection, table: TableName) -> dict[str,
 # ----------------------------------------------------------------------------- sink
 
 
+# The records of a batch that go to one column tuple: their indexes in the batch and their rows.
+_Group = tuple[list[int], list[tuple[Any, ...]]]
+
+
 @dataclass(frozen=True)
 class _Layout:
     """How records with one key set are written: target columns in table order and converters."""
@@ -524,9 +528,9 @@ class PostgresSink(Sink):
                     row.append(self.columns[key].converter(value[key]))
         return tuple(columns), tuple(row)
 
-    def _prepare(self, batch: list[Record], failures: list[RecordFailure]) -> dict[tuple[str, ...], list[Any]]:
-        """Group the batch by column tuple: ``{columns: [(index, row), …]}``; bad records to ``failures``."""
-        groups: dict[tuple[str, ...], list[Any]] = {}
+    def _prepare(self, batch: list[Record], failures: list[RecordFailure]) -> dict[tuple[str, ...], _Group]:
+        """Group the batch by column tuple: ``{columns: (indexes, rows)}``; bad records to ``failures``."""
+        groups: dict[tuple[str, ...], _Group] = {}
         if self.document_column is not None:
             for index, record in enumerate(batch):
                 try:
@@ -534,29 +538,46 @@ class PostgresSink(Sink):
                 except RECORD_ERRORS as exc:
                     failures.append(RecordFailure(index, f"bad value: {exc}"))
                     continue
-                groups.setdefault(columns, []).append((index, row))
+                group = groups.setdefault(columns, ([], []))
+                group[0].append(index)
+                group[1].append(row)
             return groups
         layouts = self._layouts
-        last_keys: Any = None
-        layout: _Layout | str = ""
-        group: list[Any] = []
+        # Records of a batch mostly share one key set. While they do, a record is checked with its
+        # key count and the row builder's lookups (all of the layout's keys found + as many keys =
+        # the same key set); any other record takes the full path.
+        size = -1
+        build: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+        indexes: list[int] = []
+        rows: list[tuple[Any, ...]] = []
         for index, record in enumerate(batch):
             value = record.value or {}
+            if len(value) == size and build is not None:
+                try:
+                    row = build(value)
+                except KeyError:
+                    pass
+                except RECORD_ERRORS as exc:
+                    failures.append(RecordFailure(index, f"bad value: {exc}"))
+                    continue
+                else:
+                    indexes.append(index)
+                    rows.append(row)
+                    continue
             keys = tuple(value)
-            if keys != last_keys:  # records of a batch mostly share one key set
-                layout = layouts.get(keys) or self._layout(keys)
-                last_keys = keys
-                if not isinstance(layout, str):
-                    group = groups.setdefault(layout.columns, [])
+            layout = layouts.get(keys) or self._layout(keys)
             if isinstance(layout, str):
                 failures.append(RecordFailure(index, layout))
                 continue
+            size, build = len(keys), layout.build
+            indexes, rows = groups.setdefault(layout.columns, ([], []))
             try:
-                row = layout.build(value)
+                row = build(value)
             except RECORD_ERRORS as exc:
                 failures.append(RecordFailure(index, f"bad value: {exc}"))
                 continue
-            group.append((index, row))
+            indexes.append(index)
+            rows.append(row)
         return groups
 
     def _plan(self, columns: tuple[str, ...]) -> _Plan:
@@ -574,40 +595,41 @@ class PostgresSink(Sink):
             if self._stale:
                 await self._load_table(conn)
             failures: list[RecordFailure] = []
-            groups = {columns: items for columns, items in self._prepare(batch, failures).items() if items}
+            groups = {columns: group for columns, group in self._prepare(batch, failures).items() if group[0]}
             if self.config.upsert_mode:
-                groups = {columns: self._last_per_key(columns, items) for columns, items in groups.items()}
+                groups = {columns: self._last_per_key(columns, group) for columns, group in groups.items()}
             try:
                 try:
                     async with conn.transaction():
-                        for columns, items in groups.items():
-                            await self._write_rows(conn, columns, [row for _, row in items])
+                        for columns, (_, rows) in groups.items():
+                            await self._write_rows(conn, columns, rows)
                 except RECORD_ERRORS:
                     # somebody's value was refused: redo the batch, isolating the bad records
                     async with conn.transaction():
-                        for columns, items in groups.items():
-                            await self._isolate(conn, columns, items, failures)
+                        for columns, (indexes, rows) in groups.items():
+                            await self._isolate(conn, columns, list(zip(indexes, rows, strict=True)), failures)
             except SCHEMA_ERRORS as exc:
                 self._stale = True
                 raise TransientError(f"table {self.table} changed: {exc}") from exc
         failures.sort(key=lambda f: f.index)
         return WriteResult(failures)
 
-    def _last_per_key(self, columns: tuple[str, ...], items: list[Any]) -> list[Any]:
+    def _last_per_key(self, columns: tuple[str, ...], group: _Group) -> _Group:
         """Upsert: one row per conflict key (the last one wins, as it would one statement later)."""
         positions = self._plan(columns).key_positions
         if not positions:
-            return items
+            return group
         last: dict[tuple[Any, ...], Any] = {}
         keyless = []
-        for item in items:
+        for item in zip(*group, strict=True):
             key = tuple(item[1][p] for p in positions)
             if any(k is None for k in key):
                 keyless.append(item)
             else:
                 last.pop(key, None)
                 last[key] = item
-        return sorted([*keyless, *last.values()], key=lambda item: item[0])
+        kept = sorted([*keyless, *last.values()], key=lambda item: item[0])
+        return [index for index, _ in kept], [row for _, row in kept]
 
     async def _write_rows(
         self, conn: asyncpg.Connection, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
