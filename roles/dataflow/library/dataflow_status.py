@@ -11,10 +11,10 @@ something differs — so a reconcile with nothing new reports `changed: false`.
 from __future__ import annotations
 
 import datetime
-import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dataflow_kube import KubeClient, KubeError, resource_path
 
 DOCUMENTATION = r"""
 module: dataflow_status
@@ -62,16 +62,6 @@ def merge_conditions(
     return sorted(by_type.values(), key=lambda c: str(c.get("type")))
 
 
-def _error_body(exc: Any) -> Any:
-    """The API server's explanation (a Status object), which names the rejected field."""
-    import json
-
-    try:
-        return json.loads(exc.body)
-    except (TypeError, ValueError):
-        return str(exc.body)
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -86,29 +76,12 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        from kubernetes import client, config
-        from kubernetes.client.rest import ApiException
-    except ImportError:
-        module.fail_json(msg="the kubernetes Python client is required")
-        return
-
     p = module.params
-    kubeconfig = p["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
+    path = resource_path(p["api_version"], p["plural"], p["namespace"], p["name"])
     try:
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)
-        else:
-            config.load_incluster_config()
-    except Exception as exc:
-        module.fail_json(msg=f"cannot load Kubernetes configuration: {exc}")
-        return
-
-    group, version = p["api_version"].split("/", 1)
-    api = client.CustomObjectsApi()
-    try:
-        obj = api.get_namespaced_custom_object(group, version, p["namespace"], p["plural"], p["name"])
-    except ApiException as exc:
+        api = KubeClient(p["kubeconfig"])
+        obj = api.request("GET", path)
+    except KubeError as exc:
         if exc.status == 404:
             module.exit_json(changed=False, status={}, msg="object not found")
         module.fail_json(msg=f"reading {p['kind']} {p['namespace']}/{p['name']}: {exc.reason}")
@@ -133,10 +106,10 @@ def main() -> None:
     # key sent back with a stale value would overwrite its newer one.
     body = {"status": {k: v for k, v in desired.items() if current.get(k) != v}}
     try:
-        api.patch_namespaced_custom_object_status(group, version, p["namespace"], p["plural"], p["name"], body)
-    except ApiException as exc:
+        api.request("PATCH", path + "/status", body, content_type="application/merge-patch+json")
+    except KubeError as exc:
         module.fail_json(msg=f"patching status of {p['kind']} {p['namespace']}/{p['name']}: {exc.reason}",
-                         body=_error_body(exc))
+                         body=exc.body)
     module.exit_json(changed=True, status=desired)
 
 
