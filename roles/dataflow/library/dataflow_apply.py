@@ -28,7 +28,7 @@ DOCUMENTATION = r"""
 module: dataflow_apply
 short_description: Server-side apply or delete namespaced objects (the role's owned objects)
 options:
-  definitions: {type: list, elements: dict, required: true, description: objects with apiVersion, kind, metadata}
+  definitions: {type: list, elements: dict, required: true, description: objects to apply (the role sets no_log on the task: they hold Secret values)}
   state: {type: str, default: present, choices: [present, absent]}
   field_manager: {type: str, default: dataflow-operator}
   kubeconfig: {type: str, description: defaults to K8S_AUTH_KUBECONFIG or KUBECONFIG}
