@@ -28,7 +28,11 @@ DOCUMENTATION = r"""
 module: dataflow_apply
 short_description: Server-side apply or delete namespaced objects (the role's owned objects)
 options:
-  definitions: {type: list, elements: dict, required: true, description: objects to apply (the role sets no_log on the task: they hold Secret values)}
+  definitions:
+    type: list
+    elements: dict
+    required: true
+    description: objects to apply (they hold Secret values; the role sets no_log on the task)
   state: {type: str, default: present, choices: [present, absent]}
   field_manager: {type: str, default: dataflow-operator}
   kubeconfig: {type: str, description: defaults to K8S_AUTH_KUBECONFIG or KUBECONFIG}
