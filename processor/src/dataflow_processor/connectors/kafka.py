@@ -323,38 +323,13 @@ class KafkaSource(Source):
             for tp, messages in data.items():
                 partition = tp.partition
                 for message in messages:
-                    key = message.key
-                    offset = message.offset
-                    headers = message.headers
-                    append(
-                        Record(
-                            None,
-                            message.value,
-                            {
-                                "topic": topic,
-                                "partition": partition,
-                                "offset": offset,
-                                "key": key.decode("utf-8", "replace") if key is not None else "",
-                                "timestamp": message.timestamp,
-                                "headers": _headers(headers) if headers else EMPTY_METADATA,
-                            },
-                            new_position(Position, (partition, offset)),
-                        )
-                    )
+                    append(KafkaRecord(message, new_position(Position, (partition, message.offset))))
             return out
         for tp, messages in data.items():
             partition = tp.partition
             for message in messages:
-                key = message.key.decode("utf-8", "replace") if message.key is not None else ""
-                headers = message.headers
-                metadata = {
-                    "topic": topic,
-                    "partition": partition,
-                    "offset": message.offset,
-                    "key": key,
-                    "timestamp": message.timestamp,
-                    "headers": _headers(headers) if headers else EMPTY_METADATA,
-                }
+                metadata = message_metadata(message)
+                key = metadata["key"]
                 position = Position(partition, message.offset)
                 payload = message.value
                 if decoder is not None:
@@ -422,6 +397,56 @@ class KafkaSource(Source):
             self.consumer = None
         if self.decoder is not None:
             await self.decoder.close()
+
+
+def message_metadata(message: Any) -> dict[str, Any]:
+    """The record metadata of a Kafka message (``ConsumerRecord``)."""
+    key = message.key
+    headers = message.headers
+    return {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key": key.decode("utf-8", "replace") if key is not None else "",
+        "timestamp": message.timestamp,
+        "headers": _headers(headers) if headers else EMPTY_METADATA,
+    }
+
+
+_METADATA_SLOT: Any = Record.__dict__["metadata"]  # the base class's slot, under KafkaRecord's property
+
+
+class KafkaRecord(Record):
+    """A record read from Kafka (JSON payload) whose ``metadata`` dict is built on first use.
+
+    Most chains never look at the metadata, so the hot path keeps the message instead of building
+    a dict per record; reading ``metadata`` (errors envelopes, the Kafka sink's key, routes on
+    metadata) builds it once from the message. Assigning it works as for any record.
+    """
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: Any, position: Position) -> None:  # sets every slot but metadata itself
+        self.value = None
+        self.raw = message.value
+        self.position = position
+        self.token = None
+        self.ack_index = 0
+        self.route = None
+        self._message = message
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        try:
+            return _METADATA_SLOT.__get__(self)  # type: ignore[no-any-return]
+        except AttributeError:
+            built = message_metadata(self._message)
+            _METADATA_SLOT.__set__(self, built)
+            return built
+
+    @metadata.setter
+    def metadata(self, value: Mapping[str, Any]) -> None:
+        _METADATA_SLOT.__set__(self, value)
 
 
 def _headers(headers: Any) -> dict[str, str | None]:
