@@ -84,6 +84,7 @@ def main() -> int:
                 break
             time.sleep(1)
         result.update(burst=args.burst, burst_all_running_s=round(time.monotonic() - t, 1), burst_running=running)
+        print(json.dumps(result), file=sys.stderr, flush=True)  # the cleanup below takes minutes
     finally:
         # Delete the DataFlows while the operator still runs: their finalizers need it.
         subprocess.run(["kubectl", "delete", "dataflows", "--all", "-n", ns, "--wait=true", "--timeout=600s"],
