@@ -221,8 +221,8 @@ def main() -> int:
     text = render()
     if "--check" in sys.argv:
         stale = [str(p.relative_to(REPO)) for p, t in outputs(text) if not p.exists() or p.read_text() != t]
-        for p in stale:
-            print(f"stale: {p} (run {Path(__file__).relative_to(REPO)})", file=sys.stderr)
+        for name in stale:
+            print(f"stale: {name} (run {Path(__file__).relative_to(REPO)})", file=sys.stderr)
         return 1 if stale else 0
     for p, t in outputs(text):
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -121,9 +121,11 @@ def test_missing_secret_is_an_error_then_recovers(operator: OperatorProcess, nam
     assert f"{namespace}/conn" in warn[0]["message"]
 
     apply(secret("conn", namespace, {"dsn": DSN}))  # the key `brokers` is still missing
-    df = wait_for("an error naming the missing key",
-                  lambda: (d := get("dataflow", "broken", namespace)) and "key brokers not found" in
-                  d["status"].get("message", "") and d, timeout=180)
+    def names_missing_key() -> dict[str, Any] | None:
+        d = get("dataflow", "broken", namespace)
+        return d if d and "key brokers not found" in d.get("status", {}).get("message", "") else None
+
+    df = wait_for("an error naming the missing key", names_missing_key, timeout=180)
     assert df["status"]["phase"] == "Error"
 
     apply(secret("conn", namespace, {"dsn": DSN, "brokers": BROKERS}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from tests.e2e.conftest import operator_namespace, wait_phase
@@ -32,6 +34,10 @@ def image_of(ns: str, name: str) -> str:
     return str(containers[0].get("image", ""))
 
 
+def on_image(ns: str, name: str, image: str) -> bool:
+    return image_of(ns, name) == image
+
+
 def test_processor_image_follows_the_operator_deployment(operator: OperatorProcess, namespace: str) -> None:
     apply(operator_deployment("registry.example/processor:v1"))
     apply(secret("conn", namespace, {"dsn": DSN, "brokers": BROKERS}))
@@ -45,5 +51,5 @@ def test_processor_image_follows_the_operator_deployment(operator: OperatorProce
 
     kubectl("set", "env", "deployment/dataflow-operator", "-n", OPERATOR_NS, "PROCESSOR_IMAGE=registry.example/processor:v2")
     for name in ("one", "two"):
-        wait_for(f"{name} on the new image", lambda n=name: image_of(namespace, n) == "registry.example/processor:v2")
+        wait_for(f"{name} on the new image", partial(on_image, namespace, name, "registry.example/processor:v2"))
     assert image_of(namespace, "pinned") == "mine/processor:7"

@@ -39,3 +39,11 @@ def test_ruff(paths: list[str]) -> None:
     require_tool("ruff")
     proc = run("ruff", "check", *paths)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("cwd", "paths"), [(".", ["tests", "bench", "scripts", "roles"]), ("processor", ["src"])],
+                         ids=["repo", "processor"])
+def test_mypy(cwd: str, paths: list[str]) -> None:
+    require_tool("mypy")
+    proc = subprocess.run(["mypy", *paths], cwd=REPO / cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

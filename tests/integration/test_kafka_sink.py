@@ -60,7 +60,7 @@ async def test_producer_settings(bootstrap: str, topic: str) -> None:
 
 
 async def test_oversized_record_goes_to_errors_sink_alone(bootstrap: str, topic: str) -> None:
-    values = [{"i": 0}, {"i": 1, "blob": "x" * 2_000_000}, {"i": 2}]
+    values: list[Any] = [{"i": 0}, {"i": 1, "blob": "x" * 2_000_000}, {"i": 2}]
     errors = MemorySink()
     pipeline = Pipeline(
         source=MemorySource(values),

@@ -130,7 +130,7 @@ async def test_kafka_to_nessie_killed_between_commits_holds_each_record_once(
     nessie = nessie_connector(nessie_namespace, "events", autoCreateTable=True, batchSize=400)
     # the S3 keys come the way the operator delivers them: secret refs, values in the mounted Secret
     secrets = nessie_secret_refs(nessie)
-    spec = {
+    spec: dict[str, Any] = {
         "source": {"type": "kafka", "kafka": {"brokers": [bootstrap], "topic": topic, "consumerGroup": unique("g")}},
         "sink": {"type": "nessie", "nessie": nessie},
     }

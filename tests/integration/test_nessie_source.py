@@ -93,6 +93,7 @@ async def test_restart_mid_file_resumes_after_last_acknowledged_row(nessie_names
     first = await batches.__anext__()
     second = await batches.__anext__()
     assert [r.value["id"] for r in first + second] == list(range(60))  # type: ignore[index]
+    assert first[-1].position is not None
     await source.ack({source.partition: first[-1].position.offset + 1})  # only the first 30 are done
     await source.close()
 

@@ -202,7 +202,7 @@ async def test_raw_mode_writes_value_and_metadata(pg: asyncpg.Connection, pg_dsn
 async def test_upsert_by_primary_key_last_record_wins(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
     await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, v text, n int)')
     await pg.execute(f"INSERT INTO \"{table}\" VALUES (1, 'old', 0)")
-    records = [{"id": i % 10, "v": f"v{i}", "n": i} for i in range(35)]  # every key several times, also in one batch
+    records: list[dict[str, Any]] = [{"id": i % 10, "v": f"v{i}", "n": i} for i in range(35)]  # every key several times, also in one batch
     errors = await run(make_sink(pg_dsn, table, upsertMode=True), records, batch_size=16)
     assert errors.records == []
     rows = await pg.fetch(f'SELECT id, v, n FROM "{table}" ORDER BY id')

@@ -77,7 +77,7 @@ async def test_change_tracking_column_reemits_updated_rows(
         f"INSERT INTO \"{table}\" VALUES ($1, 'a', '2026-01-01T00:00:00Z')",  # equal timestamps: id breaks ties
         [(i,) for i in range(1, 6)],
     )
-    config = {"table": table, "changeTrackingColumn": "updated_at", "readBatchSize": 2}
+    config: dict[str, Any] = {"table": table, "changeTrackingColumn": "updated_at", "readBatchSize": 2}
     first = await collect(make_source(pg_dsn, **config), 5, settle=0.3)
     assert [r.value["id"] for r in first.records] == [1, 2, 3, 4, 5]  # type: ignore[index]
     await pg.execute(f"UPDATE \"{table}\" SET v = 'b', updated_at = '2026-01-02T00:00:00Z' WHERE id IN (2, 4)")

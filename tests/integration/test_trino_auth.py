@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Mapping
 
 import pytest
 from dataflow_processor.connectors.base import ConnectorContext
@@ -26,7 +27,7 @@ def keycloak(endpoint: TokenEndpoint, **fields: str) -> dict[str, str]:
 
 
 async def write_rows(
-    proxy: RecordingProxy, catalog: str, schema: str, auth: dict[str, object], ids: list[int], pause: float = 0
+    proxy: RecordingProxy, catalog: str, schema: str, auth: Mapping[str, object], ids: list[int], pause: float = 0
 ) -> TrinoSink:
     config = TrinoSinkConfig.model_validate(
         {"serverURL": proxy.url, "catalog": catalog, "schema": schema, "table": "t", "autoCreateTable": True, **auth}

@@ -10,6 +10,7 @@ Two layers, both read from the files the cluster itself is given (copied here as
 schema passes (the API server never runs admission on an object that failed schema validation).
 """
 
-from dataflow_processor.admission.validate import Violation, validate_object, validate_spec
+from dataflow_processor.admission.validate import validate_object, validate_spec
+from dataflow_processor.admission.violation import Violation
 
 __all__ = ["Violation", "validate_object", "validate_spec"]

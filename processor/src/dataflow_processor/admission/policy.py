@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from dataflow_processor.admission.data_files import policy_document
 from dataflow_processor.admission.violation import Violation
@@ -34,7 +36,7 @@ def _rules() -> tuple[_Rule, ...]:
 
 
 def policy_violations(obj: dict[str, Any]) -> list[Violation]:
-    activation = celpy.json_to_cel({
+    activation = json_to_cel({
         "object": obj,
         "oldObject": None,
         "request": {"operation": "CREATE"},
@@ -43,7 +45,7 @@ def policy_violations(obj: dict[str, Any]) -> list[Violation]:
     for rule in _rules():
         try:
             result = rule.program.evaluate(activation)
-        except celpy.CELEvalError as exc:
+        except CELEvalError as exc:
             result = exc
         if isinstance(result, Exception):
             # failurePolicy Fail: an expression that cannot be evaluated rejects the object.
