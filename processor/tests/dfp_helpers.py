@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dataflow_processor.records import Record
@@ -23,3 +24,12 @@ def apply(spec: dict[str, Any], *values: Any) -> list[dict[str, Any]]:
     out, failures = run_chain(chain_of(spec), *values)
     assert not failures, failures
     return out
+
+
+async def wait_for(condition: Any, limit: float = 5.0) -> None:
+    """Poll ``condition`` on the running loop until it holds; fail after ``limit`` seconds."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.005)

@@ -12,18 +12,10 @@ from dataflow_processor.connectors.base import ConnectorContext
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.spec import parse_spec
-from dfp_helpers import chain_of
+from dfp_helpers import chain_of, wait_for
 
 FAST = PipelineSettings(batch_size=2, linger_seconds=0.001, commit_interval=0.001, retry_initial=0.01, retry_max=0.02)
 KAFKA = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
-
-
-async def wait_for(condition: Any, limit: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
 
 
 async def test_a_stuck_route_holds_the_watermark_but_not_the_other_sinks() -> None:

@@ -18,15 +18,7 @@ from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.records import Position, Record
 from dataflow_processor.watermark import AckRange, WatermarkTracker, hold, release_records
-from dfp_helpers import chain_of
-
-
-async def wait_for(condition: Any, limit: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
+from dfp_helpers import chain_of, wait_for
 
 
 def batch_of(*positions: tuple[int, int] | None) -> list[Record]:
