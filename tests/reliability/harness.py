@@ -170,6 +170,10 @@ class Schedule:
     def note(self, what: str, **extra: Any) -> None:
         self.events.append({"t": self.elapsed(), "event": what, **extra})
 
+    def figures(self) -> dict[str, Any]:
+        """Duration and timeline, for the printed classification."""
+        return {"seconds": self.elapsed(), "events": self.events}
+
     async def at(self, fraction: float) -> None:
         await asyncio.sleep(max(0.0, self.started + fraction * self.seconds - time.monotonic()))
 
@@ -285,6 +289,11 @@ class Supervisor:
         if proc.poll() is not None:
             return proc.returncode
         return await asyncio.to_thread(self.processor.stop, signal.SIGTERM, 90)
+
+    def figures(self) -> dict[str, Any]:
+        """What the kill series did to the processor, for the printed classification."""
+        return {"kills": self.kills, "crash_restarts": self.crash_restarts, "crash_exit_codes": self.crash_codes,
+                "peak_rss_mib": round(self.peak_rss_kib / 1024, 1)}
 
     def kill(self) -> None:
         if self._task is not None:

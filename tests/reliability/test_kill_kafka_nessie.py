@@ -163,15 +163,11 @@ async def test_exactly_once_under_faults(bootstrap: str, nessie_namespace: str, 
             "seed": rng_seed,
             "partitions": PARTITIONS,
             "produced_twice": records - len(in_topic),
-            "kills": supervisor.kills,
-            "crash_restarts": supervisor.crash_restarts,
-            "crash_exit_codes": supervisor.crash_codes,
             "runs": supervisor.processor.runs,
             "skipped_as_committed": sum(skipped_in_log(log) for log in logs),
             "table_total_records": int(summary.get("total-records", "0")),
-            "peak_rss_mib": round(supervisor.peak_rss_kib / 1024, 1),
-            "seconds": schedule.elapsed(),
-            "events": schedule.events,
+            **supervisor.figures(),
+            **schedule.figures(),
         }
         result.print("kafka -> nessie: kill -9 / kafka restart", extra)
         assert code == 0, supervisor.logs()[-8000:]

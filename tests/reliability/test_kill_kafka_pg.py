@@ -212,13 +212,9 @@ async def test_nothing_lost_under_faults(env_ready: tuple[str, str], tmp_path: P
         result = await classify(dsn, n, main, route, errors, expected)
         extra = {
             "seed": rng_seed,
-            "kills": supervisor.kills,
-            "crash_restarts": supervisor.crash_restarts,
-            "crash_exit_codes": supervisor.crash_codes,
             "check_window_errors": len(result.unexpected_errors),
-            "peak_rss_mib": round(supervisor.peak_rss_kib / 1024, 1),
-            "seconds": schedule.elapsed(),
-            "events": schedule.events,
+            **supervisor.figures(),
+            **schedule.figures(),
         }
         result.print("kill -9 / kafka + postgres restarts / check window", extra)
         assert code == 0, supervisor.logs()[-8000:]
