@@ -32,7 +32,11 @@ import yaml
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[1]
-CRD = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
+sys.path.insert(0, str(REPO))
+
+from bench.timing import percentile  # noqa: E402
+from tests.conftest import install_crd  # noqa: E402
+
 POLICY = REPO / "config/policy/validating-admission-policy.yaml"
 SAMPLE = REPO / "config/samples/dataflow_v1_postgres-to-kafka-router.yaml"
 # Valid for the CRD schema, denied by the policy alone: tells whether the policy is in force.
@@ -48,11 +52,6 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
     if check and proc.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
     return proc
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(seconds: list[float]) -> dict[str, float]:
@@ -118,19 +117,6 @@ class Bench:
         return times
 
 
-def wait_established() -> None:
-    # Polled: `kubectl wait` right after the create can fail at once on a fresh API server.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        proc = kubectl("get", "crd", "dataflows.dataflow.dataflow.io", "-o", "json", check=False)
-        if proc.returncode == 0:
-            conditions = json.loads(proc.stdout).get("status", {}).get("conditions", [])
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                return
-        time.sleep(0.5)
-    raise SystemExit("the DataFlow CRD never became Established")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=4, help="blocks per configuration (alternating)")
@@ -138,8 +124,7 @@ def main() -> int:
     ap.add_argument("--kubectl", type=int, default=10, help="kubectl apply runs per block")
     args = ap.parse_args()
 
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    wait_established()
+    install_crd(timeout=60)
     ns = f"bench-adm-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", ns)
     bench = Bench(ns)

@@ -24,6 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import percentile
 from tests.e2e.kube import apply, get, kubectl
 from tests.e2e.operator_process import OperatorProcess
 
@@ -32,11 +33,6 @@ def dataflow(name: str, ns: str) -> dict:
     sink = {"type": "postgresql", "postgresql": {"connectionString": "postgres://x/db", "table": "t"}}
     return {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow", "metadata": {"name": name, "namespace": ns},
             "spec": {"source": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": name}}, "sink": sink}}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
