@@ -95,10 +95,6 @@ class AckRange:
             self.tracker.advance(self.partition)  # type: ignore[arg-type]
 
 
-# Kept for callers that think of one token per record: a single-record range is exactly that.
-AckToken = AckRange
-
-
 def hold(records: Iterable[Record]) -> None:
     """Count one outstanding output for each record (an output, or a failure for the errors sink)."""
     for record in records:
