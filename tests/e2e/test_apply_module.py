@@ -7,6 +7,7 @@ kubeconfig handling is exercised too; the operator's proxy kubeconfig is covered
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -24,11 +25,11 @@ from tests.e2e.kube import get, kubectl
 ROLE = Path(__file__).resolve().parents[2] / "roles/dataflow"
 
 
-def run_module(name: str, args: dict[str, Any]) -> dict[str, Any]:
+def run_module(name: str, args: dict[str, Any], env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     require_tool("ansible")
     env = {**os.environ, "ANSIBLE_LIBRARY": str(ROLE / "library"), "ANSIBLE_MODULE_UTILS": str(ROLE / "module_utils"),
            "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", **(env_extra or {})}
     proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", name, "-a", json.dumps(args),
                            "-e", "ansible_python_interpreter=" + os.path.realpath(sys.executable)],
                           capture_output=True, text=True, env=env, timeout=120)
@@ -112,3 +113,35 @@ def test_status_module_patches_only_what_differs(ns: str) -> None:
     assert status["conditions"][0]["type"] == "Ready" and status["conditions"][0]["status"] == "True"
     assert run_module("dataflow_status", args)["changed"] is False
     assert run_module("dataflow_status", {**args, "name": "absent"})["changed"] is False
+
+
+def test_client_certificate_kubeconfig_with_embedded_data(ns: str, tmp_path: Path) -> None:
+    """A kubeconfig with embedded CA, client certificate and key (no token): the module authenticates
+    with the certificate and leaves no decoded key file behind."""
+    require_tool("openssl")
+    ca_dir = Path(os.environ["KUBECONFIG"]).parent / "conf/kube-apiserver"  # the API server's client CA
+    key, csr, crt = tmp_path / "c.key", tmp_path / "c.csr", tmp_path / "c.crt"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+                    "-subj", "/CN=dataflow-module-test/O=system:masters"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_dir / "ca.crt"), "-CAkey",
+                    str(ca_dir / "ca.key"), "-CAcreateserial", "-CAserial", str(tmp_path / "ca.srl"), "-days", "1",
+                    "-out", str(crt)], check=True, capture_output=True)
+    server = json.loads(kubectl("config", "view", "--minify", "-o", "json"))["clusters"][0]["cluster"]["server"]
+
+    def b64(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+              "clusters": [{"name": "c", "cluster": {"server": server,
+                                                      "certificate-authority-data": b64(ca_dir / "ca.crt")}}],
+              "users": [{"name": "u", "user": {"client-certificate-data": b64(crt), "client-key-data": b64(key)}}],
+              "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(config))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run_module("dataflow_apply", {"kubeconfig": str(kubeconfig), "definitions": [secret(ns, "eA==")]},
+                        env_extra={"TMPDIR": str(scratch)})
+    assert result["changed"] is True, result
+    assert get("secret", "creds", ns) is not None
+    assert not list(scratch.glob("dataflow-kube-*")), "decoded client certificate/key left on disk"

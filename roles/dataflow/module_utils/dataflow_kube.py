@@ -82,16 +82,22 @@ class KubeClient:
                     cafile=os.path.join(base, cluster["certificate-authority"]))
             else:
                 self.context = ssl.create_default_context()
-            cert = user.get("client-certificate") or (
-                user.get("client-certificate-data") and _b64_file(user["client-certificate-data"], ".crt"))
-            key = user.get("client-key") or (user.get("client-key-data") and _b64_file(user["client-key-data"], ".key"))
-            if cert and key:
-                try:
-                    self.context.load_cert_chain(os.path.join(base, cert), os.path.join(base, key))
-                finally:
-                    for generated, field in ((cert, "client-certificate-data"), (key, "client-key-data")):
-                        if user.get(field):
-                            os.unlink(generated)
+            generated: list[str] = []  # client certificate/key data written to files for ssl, removed after
+
+            def pem(path_field: str, data_field: str, suffix: str) -> str | None:
+                if user.get(data_field):
+                    generated.append(_b64_file(user[data_field], suffix))
+                    return generated[-1]
+                return os.path.join(base, user[path_field]) if user.get(path_field) else None
+
+            try:
+                cert = pem("client-certificate", "client-certificate-data", ".crt")
+                key = pem("client-key", "client-key-data", ".key")
+                if cert and key:
+                    self.context.load_cert_chain(cert, key)
+            finally:
+                for name in generated:
+                    os.unlink(name)
         token = user.get("token")
         if not token and user.get("tokenFile"):
             with open(os.path.join(base, user["tokenFile"]), encoding="utf-8") as handle:
