@@ -1,8 +1,10 @@
-"""The role's own modules (`dataflow_apply`, `dataflow_status`) against the real API server.
+"""The role's own modules (`dataflow_apply`, `dataflow_status`) and plugins against the real API server.
 
-Run as Ansible runs them (`ansible localhost -m …` with the role's library and module_utils), with
-the admin kubeconfig of the local environment (token + CA file), so the stdlib REST client's
-kubeconfig handling is exercised too; the operator's proxy kubeconfig is covered by test_operator.
+Each operation runs both ways Ansible can run it: as the module (`ansible localhost -m …` with the
+role's library and module_utils: a module process from an AnsiballZ zip) and through the role's
+action plugin of the same name (in Ansible's worker process: how the role runs it). The admin
+kubeconfig of the local environment (token + CA file) exercises the stdlib REST client's kubeconfig
+handling; the operator's proxy kubeconfig is covered by test_operator.
 """
 
 from __future__ import annotations
@@ -25,16 +27,30 @@ from tests.e2e.kube import get, kubectl
 ROLE = Path(__file__).resolve().parents[2] / "roles/dataflow"
 
 
-def run_module(name: str, args: dict[str, Any], env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+WAYS = ["module", "action"]
+
+
+def ansible_adhoc(module: str, args: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     require_tool("ansible")
     env = {**os.environ, "ANSIBLE_LIBRARY": str(ROLE / "library"), "ANSIBLE_MODULE_UTILS": str(ROLE / "module_utils"),
+           "ANSIBLE_LOOKUP_PLUGINS": str(ROLE / "lookup_plugins"),
            "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
            "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", **(env_extra or {})}
-    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", name, "-a", json.dumps(args),
+    proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", module, "-a", args,
                            "-e", "ansible_python_interpreter=" + os.path.realpath(sys.executable)],
                           capture_output=True, text=True, env=env, timeout=120)
     out = json.loads(proc.stdout)
     return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def run_module(name: str, args: dict[str, Any], way: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+    extra = dict(env_extra or {})
+    if way == "action":
+        extra["ANSIBLE_ACTION_PLUGINS"] = str(ROLE / "action_plugins")
+    result = ansible_adhoc(name, json.dumps(args), extra)
+    # Only a module process reports its invocation: this tells which way really ran.
+    assert ("invocation" in result) == (way == "module"), result
+    return result
 
 
 def deployment(ns: str, node_selector: dict[str, str] | None) -> dict[str, Any]:
@@ -59,8 +75,9 @@ def ns(crd_installed: str) -> Iterator[str]:
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def test_apply_creates_then_changes_nothing_then_removes_a_dropped_field(ns: str) -> None:
-    first = run_module("dataflow_apply", {"definitions": [deployment(ns, {"disk": "ssd"}), secret(ns, "c2VjcmV0")]})
+@pytest.mark.parametrize("way", WAYS)
+def test_apply_creates_then_changes_nothing_then_removes_a_dropped_field(way: str, ns: str) -> None:
+    first = run_module("dataflow_apply", {"definitions": [deployment(ns, {"disk": "ssd"}), secret(ns, "c2VjcmV0")]}, way)
     assert first["changed"] is True, first
     assert [r["changed"] for r in first["results"]] == [True, True]
     # The registered result never carries a Secret's values (the role's task also sets no_log).
@@ -69,34 +86,37 @@ def test_apply_creates_then_changes_nothing_then_removes_a_dropped_field(ns: str
     assert get("deployment", "proc", ns)["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "ssd"}  # type: ignore[index]
 
     rv = get("deployment", "proc", ns)["metadata"]["resourceVersion"]  # type: ignore[index]
-    again = run_module("dataflow_apply", {"definitions": [deployment(ns, {"disk": "ssd"}), secret(ns, "c2VjcmV0")]})
+    again = run_module("dataflow_apply", {"definitions": [deployment(ns, {"disk": "ssd"}), secret(ns, "c2VjcmV0")]}, way)
     assert again["changed"] is False, again
     assert get("deployment", "proc", ns)["metadata"]["resourceVersion"] == rv  # type: ignore[index]
 
     # Server-side apply owns what it set: a field dropped from the template leaves the object.
-    dropped = run_module("dataflow_apply", {"definitions": [deployment(ns, None)]})
+    dropped = run_module("dataflow_apply", {"definitions": [deployment(ns, None)]}, way)
     assert dropped["changed"] is True
     assert "nodeSelector" not in get("deployment", "proc", ns)["spec"]["template"]["spec"]  # type: ignore[index]
 
 
-def test_apply_failure_names_the_object(ns: str) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_apply_failure_names_the_object(way: str, ns: str) -> None:
     bad = deployment(ns, None)
     bad["spec"]["template"]["metadata"]["labels"] = {"app": "other"}  # does not match the selector
-    result = run_module("dataflow_apply", {"definitions": [bad]})
+    result = run_module("dataflow_apply", {"definitions": [bad]}, way)
     assert result.get("failed") is True
     assert f"Deployment {ns}/proc" in result["msg"]
     assert "selector" in result["msg"]
 
 
-def test_delete_is_idempotent(ns: str) -> None:
-    run_module("dataflow_apply", {"definitions": [secret(ns, "eA==")]})
-    gone = run_module("dataflow_apply", {"state": "absent", "definitions": [secret(ns, "eA==")]})
+@pytest.mark.parametrize("way", WAYS)
+def test_delete_is_idempotent(way: str, ns: str) -> None:
+    run_module("dataflow_apply", {"definitions": [secret(ns, "eA==")]}, way)
+    gone = run_module("dataflow_apply", {"state": "absent", "definitions": [secret(ns, "eA==")]}, way)
     assert gone["changed"] is True
     assert get("secret", "creds", ns) is None
-    assert run_module("dataflow_apply", {"state": "absent", "definitions": [secret(ns, "eA==")]})["changed"] is False
+    assert run_module("dataflow_apply", {"state": "absent", "definitions": [secret(ns, "eA==")]}, way)["changed"] is False
 
 
-def test_status_module_patches_only_what_differs(ns: str) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_status_module_patches_only_what_differs(way: str, ns: str) -> None:
     df = {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow", "metadata": {"name": "s", "namespace": ns},
           "spec": {"source": {"type": "kafka", "kafka": {"brokers": ["b:9092"], "topic": "t"}},
                    "sink": {"type": "kafka", "kafka": {"brokers": ["b:9092"], "topic": "u"}}}}
@@ -106,16 +126,17 @@ def test_status_module_patches_only_what_differs(ns: str) -> None:
     args = {"api_version": "dataflow.dataflow.io/v1", "kind": "DataFlow", "plural": "dataflows", "name": "s",
             "namespace": ns, "status": {"phase": "Running", "message": "Processor pod is running"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "Running", "message": "ok"}]}
-    first = run_module("dataflow_status", args)
+    first = run_module("dataflow_status", args, way)
     assert first["changed"] is True
     status = get("dataflow", "s", ns)["status"]  # type: ignore[index]
     assert status["phase"] == "Running" and status["processedCount"] == 42  # the counter is kept
     assert status["conditions"][0]["type"] == "Ready" and status["conditions"][0]["status"] == "True"
-    assert run_module("dataflow_status", args)["changed"] is False
-    assert run_module("dataflow_status", {**args, "name": "absent"})["changed"] is False
+    assert run_module("dataflow_status", args, way)["changed"] is False
+    assert run_module("dataflow_status", {**args, "name": "absent"}, way)["changed"] is False
 
 
-def test_client_certificate_kubeconfig_with_embedded_data(ns: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", WAYS)
+def test_client_certificate_kubeconfig_with_embedded_data(way: str, ns: str, tmp_path: Path) -> None:
     """A kubeconfig with embedded CA, client certificate and key (no token): the module authenticates
     with the certificate and leaves no decoded key file behind."""
     require_tool("openssl")
@@ -140,8 +161,24 @@ def test_client_certificate_kubeconfig_with_embedded_data(ns: str, tmp_path: Pat
     kubeconfig.write_text(json.dumps(config))
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    result = run_module("dataflow_apply", {"kubeconfig": str(kubeconfig), "definitions": [secret(ns, "eA==")]},
+    result = run_module("dataflow_apply", {"kubeconfig": str(kubeconfig), "definitions": [secret(ns, "eA==")]}, way,
                         env_extra={"TMPDIR": str(scratch)})
     assert result["changed"] is True, result
     assert get("secret", "creds", ns) is not None
     assert not list(scratch.glob("dataflow-kube-*")), "decoded client certificate/key left on disk"
+
+
+def test_object_lookup_returns_the_object_or_nothing(ns: str) -> None:
+    """`query('dataflow_object', …)`: how the role reads the operator's Deployment on each reconcile."""
+    kubectl("create", "configmap", "present", "-n", ns, "--from-literal=k=v")
+
+    def lookup(name: str) -> Any:
+        expr = f"query('dataflow_object', api_version='v1', plural='configmaps', namespace='{ns}', name='{name}')"
+        result = ansible_adhoc("ansible.builtin.debug", "msg={{ " + expr + " }}")
+        assert not result.get("failed"), result
+        return result["msg"]
+
+    found = lookup("present")
+    assert [o["metadata"]["name"] for o in found] == ["present"] and found[0]["data"] == {"k": "v"}
+    assert lookup("absent") == []
+    assert lookup("") == []  # no operator Deployment configured

@@ -1,28 +1,16 @@
 #!/usr/bin/python
 """Ansible module: server-side apply (or delete) the namespaced objects a DataFlow owns.
 
-Why not `kubernetes.core.k8s`: a reconcile runs this once, in a fresh process, and importing the
-`kubernetes` package alone costs more CPU than the rest of the task; with a hundred DataFlows that
-is the operator's main cost. This module speaks to the API server with the standard library
-(`module_utils/dataflow_kube.py`) and does one server-side apply per object.
-
-Server-side apply (field manager `dataflow-operator`, forced) is the sole owner of every field it
-sets, so a field removed from the template is removed from the object, and fields others set (the
-deployment controller's revision annotation, defaults) are left alone. Re-applying an unchanged
-object does not write it: `changed` compares resourceVersions before and after.
-
-Under the ansible-operator runtime the requests go through its proxy, which starts watching a kind
-of owned object when it sees a create (POST) of one. An apply creates with PATCH, so after creating
-an object the module also POSTs it once; the answer is "already exists", and the proxy now watches
-that kind for the DataFlow (a change to an owned object, or its deletion, reconciles the DataFlow).
+The work is in `module_utils/dataflow_objects.py`. The role runs it through the action plugin of
+the same name, in Ansible's worker process; this module is the same operation for `ansible -m` and
+for any play that runs it on another host.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dataflow_kube import KubeClient, KubeError, resource_path
+from ansible.module_utils.dataflow_kube import TaskFailed
+from ansible.module_utils.dataflow_objects import ARGUMENT_SPEC, run
 
 DOCUMENTATION = r"""
 module: dataflow_apply
@@ -45,99 +33,13 @@ results:
   description: per object kind, name, changed, and the object as stored (a Secret without its data)
 """
 
-# The kinds the role owns; their REST names (no discovery round trip per run).
-PLURALS = {
-    ("v1", "ConfigMap"): "configmaps",
-    ("v1", "Secret"): "secrets",
-    ("v1", "ServiceAccount"): "serviceaccounts",
-    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
-    ("apps/v1", "Deployment"): "deployments",
-}
-
-
-def _path(obj: dict[str, Any]) -> str:
-    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
-    if key not in PLURALS:
-        raise KubeError(0, f"dataflow_apply does not handle {key[1]} ({key[0]})")
-    meta = obj.get("metadata") or {}
-    return resource_path(key[0], PLURALS[key], meta.get("namespace"), meta.get("name"))
-
-
-def _shown(obj: dict[str, Any]) -> dict[str, Any]:
-    # A Secret's values stay out of the registered result (and so out of any later debug output).
-    if obj.get("kind") == "Secret":
-        return {k: v for k, v in obj.items() if k not in ("data", "stringData")}
-    return obj
-
-
-def _get(api: KubeClient, path: str) -> dict[str, Any] | None:
-    try:
-        return api.request("GET", path)
-    except KubeError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-def apply(api: KubeClient, obj: dict[str, Any], manager: str, check: bool) -> dict[str, Any]:
-    path = _path(obj)
-    before = _get(api, path)
-    if check:
-        return {"changed": True, "object": _shown(obj)}
-    after = api.request("PATCH", path, obj, content_type="application/apply-patch+yaml",
-                        query={"fieldManager": manager, "force": "true"})
-    if before is None:
-        collection = path.rsplit("/", 1)[0]
-        try:  # lets the runtime's proxy register its watch on this kind (see the module docstring)
-            api.request("POST", collection, obj, query={"fieldManager": manager})
-        except KubeError as exc:
-            if exc.status != 409:
-                raise
-    old_version = (before or {}).get("metadata", {}).get("resourceVersion")
-    changed = old_version != after.get("metadata", {}).get("resourceVersion")
-    return {"changed": changed, "object": _shown(after)}
-
-
-def delete(api: KubeClient, obj: dict[str, Any], check: bool) -> dict[str, Any]:
-    path = _path(obj)
-    if check:
-        return {"changed": _get(api, path) is not None}
-    try:
-        api.request("DELETE", path, {"propagationPolicy": "Background"})
-    except KubeError as exc:
-        if exc.status == 404:
-            return {"changed": False}
-        raise
-    return {"changed": True}
-
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "definitions": {"type": "list", "elements": "dict", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "field_manager": {"type": "str", "default": "dataflow-operator"},
-            "kubeconfig": {"type": "str", "required": False},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    results = []
-    what = "the API server"
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        api = KubeClient(p["kubeconfig"])
-        for obj in p["definitions"]:
-            meta = obj.get("metadata") or {}
-            what = f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
-            if p["state"] == "present":
-                outcome = apply(api, obj, p["field_manager"], module.check_mode)
-            else:
-                outcome = delete(api, obj, module.check_mode)
-            results.append({"kind": obj.get("kind"), "name": meta.get("name"), **outcome})
-    except KubeError as exc:
-        module.fail_json(msg=f"{p['state']} {what}: {exc.reason}", body=exc.body, results=results)
-    module.exit_json(changed=any(r["changed"] for r in results), results=results)
+        module.exit_json(**run(module.params, module.check_mode))
+    except TaskFailed as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""Server-side apply (or delete) of the namespaced objects a DataFlow owns: `dataflow_apply`.
+
+Shared by the `dataflow_apply` module and the action plugin of the same name (which the role runs:
+see `action_plugins/dataflow_apply.py` for why).
+
+Server-side apply (field manager `dataflow-operator`, forced) is the sole owner of every field it
+sets, so a field removed from the template is removed from the object, and fields others set (the
+deployment controller's revision annotation, defaults) are left alone. Re-applying an unchanged
+object does not write it: `changed` compares resourceVersions before and after.
+
+Under the ansible-operator runtime the requests go through its proxy, which starts watching a kind
+of owned object when it sees a create (POST) of one. An apply creates with PATCH, so after creating
+an object this also POSTs it once; the answer is "already exists", and the proxy now watches that
+kind for the DataFlow (a change to an owned object, or its deletion, reconciles the DataFlow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.module_utils.dataflow_kube import KubeClient, KubeError, TaskFailed, resource_path
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "definitions": {"type": "list", "elements": "dict", "required": True},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "field_manager": {"type": "str", "default": "dataflow-operator"},
+    "kubeconfig": {"type": "str", "required": False},
+}
+
+# The kinds the role owns; their REST names (no discovery round trip per run).
+PLURALS = {
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Secret"): "secrets",
+    ("v1", "ServiceAccount"): "serviceaccounts",
+    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
+    ("apps/v1", "Deployment"): "deployments",
+}
+
+
+def _path(obj: dict[str, Any]) -> str:
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    if key not in PLURALS:
+        raise KubeError(0, f"dataflow_apply does not handle {key[1]} ({key[0]})")
+    meta = obj.get("metadata") or {}
+    return resource_path(key[0], PLURALS[key], meta.get("namespace"), meta.get("name"))
+
+
+def _shown(obj: dict[str, Any]) -> dict[str, Any]:
+    # A Secret's values stay out of the registered result (and so out of any later debug output).
+    if obj.get("kind") == "Secret":
+        return {k: v for k, v in obj.items() if k not in ("data", "stringData")}
+    return obj
+
+
+def _get(api: KubeClient, path: str) -> dict[str, Any] | None:
+    try:
+        return api.request("GET", path)
+    except KubeError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def apply(api: KubeClient, obj: dict[str, Any], manager: str, check: bool) -> dict[str, Any]:
+    path = _path(obj)
+    before = _get(api, path)
+    if check:
+        return {"changed": True, "object": _shown(obj)}
+    after = api.request("PATCH", path, obj, content_type="application/apply-patch+yaml",
+                        query={"fieldManager": manager, "force": "true"})
+    if before is None:
+        collection = path.rsplit("/", 1)[0]
+        try:  # lets the runtime's proxy register its watch on this kind (see the docstring)
+            api.request("POST", collection, obj, query={"fieldManager": manager})
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+    old_version = (before or {}).get("metadata", {}).get("resourceVersion")
+    changed = old_version != after.get("metadata", {}).get("resourceVersion")
+    return {"changed": changed, "object": _shown(after)}
+
+
+def delete(api: KubeClient, obj: dict[str, Any], check: bool) -> dict[str, Any]:
+    path = _path(obj)
+    if check:
+        return {"changed": _get(api, path) is not None}
+    try:
+        api.request("DELETE", path, {"propagationPolicy": "Background"})
+    except KubeError as exc:
+        if exc.status == 404:
+            return {"changed": False}
+        raise
+    return {"changed": True}
+
+
+def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Apply or delete every definition in order; the task result, or :class:`TaskFailed`."""
+    results = []
+    what = "the API server"
+    try:
+        api = KubeClient(params.get("kubeconfig"))
+        for obj in params["definitions"]:
+            meta = obj.get("metadata") or {}
+            what = f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+            if params["state"] == "present":
+                outcome = apply(api, obj, params["field_manager"], check_mode)
+            else:
+                outcome = delete(api, obj, check_mode)
+            results.append({"kind": obj.get("kind"), "name": meta.get("name"), **outcome})
+    except KubeError as exc:
+        raise TaskFailed(f"{params['state']} {what}: {exc.reason}", body=exc.body, results=results) from None
+    return {"changed": any(r["changed"] for r in results), "results": results}
