@@ -37,7 +37,7 @@ say "operator (log: $state/operator.log)"
 ANSIBLE_ROLES_PATH=$repo/roles PROCESSOR_IMAGE=ghcr.io/dataflow-operator/dataflow-operator:0.1.0 \
   ansible-operator run --watches-file watches.yaml --leader-elect \
   --leader-election-id dataflow-operator.dataflow.io --leader-election-namespace dataflow-operator-system \
-  --max-concurrent-reconciles 4 --metrics-bind-address 127.0.0.1:18443 \
+  --max-concurrent-reconciles 4 --ansible-verbosity 0 --metrics-bind-address 127.0.0.1:18443 \
   --health-probe-bind-address 127.0.0.1:16789 >"$state/operator.log" 2>&1 &
 op_pid=$!
 trap cleanup EXIT

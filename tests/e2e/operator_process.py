@@ -58,7 +58,7 @@ class OperatorProcess:
         })
         runtime_flags = self.extra_args if self.extra_args is not None else [
             "--leader-elect", "--leader-election-id", LEADER_ELECTION_ID,
-            "--max-concurrent-reconciles", str(self.max_concurrent_reconciles),
+            "--max-concurrent-reconciles", str(self.max_concurrent_reconciles), "--ansible-verbosity", "0",
         ]
         args = [
             *self.prefix,

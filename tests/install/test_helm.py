@@ -40,6 +40,7 @@ def test_template_default() -> None:
     dep = objs[("Deployment", "rel-dataflow-operator")]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert "--leader-election-id=dataflow-operator.dataflow.io" in c["args"]
+    assert "--ansible-verbosity=0" in c["args"]
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["PROCESSOR_IMAGE"] == "ghcr.io/dataflow-operator/dataflow-operator:0.1.0"
     assert env["OPERATOR_DEPLOYMENT_NAME"] == "rel-dataflow-operator"
@@ -58,6 +59,7 @@ def test_template_all_options() -> None:
     assert c["image"] == "registry.example/dataflow-operator:9.9.9"
     assert {e["name"]: e.get("value") for e in c["env"]}["PROCESSOR_IMAGE"] == "registry.example/dataflow-processor:9.9.9"
     assert "--max-concurrent-reconciles=8" in c["args"]
+    assert "--ansible-verbosity=2" in c["args"]
     assert spec["serviceAccountName"] == "dataflow-sa"
     assert spec["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec["tolerations"][0]["key"] == "dedicated"
