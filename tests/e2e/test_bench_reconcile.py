@@ -1,0 +1,28 @@
+"""The reconcile benchmark runs end to end at a tiny scale and reports what it promises.
+
+Its figures are measured, not asserted (bench/bench_reconcile.py; docs/operator.md): this keeps the
+script working, so the figures in the docs can be reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_reconcile_small(crd_installed: str) -> None:
+    require_tool("ansible-operator")
+    proc = subprocess.run([sys.executable, str(REPO / "bench/bench_reconcile.py"), "--single", "2", "--burst", "3"],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["single"] == 2 and result["burst"] == 3
+    assert result["burst_running"] == 3  # every DataFlow of the burst reached Running
+    assert 0 < result["apply_to_deployment_p50_s"] <= result["apply_to_deployment_p95_s"]
+    assert result["burst_all_running_s"] > 0
