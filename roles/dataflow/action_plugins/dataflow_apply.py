@@ -6,6 +6,9 @@ about 0.3 s of CPU per task before the first request, twice in every reconcile. 
 ever reconciles against localhost, so the same code (`module_utils/dataflow_objects.py`) runs here,
 in the worker Ansible has already forked for the task. The module of the same name stays for
 `ansible -m` and for plays that run it on another host.
+
+This file also holds what the role's other controller-side plugins share (`module_util`,
+`action_for`): the `dataflow_status` action and the `dataflow_object` lookup load it by path.
 """
 
 from __future__ import annotations
