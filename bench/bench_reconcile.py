@@ -3,9 +3,12 @@
 
 1. latency: DataFlows applied one at a time; time from apply to the processor Deployment existing
    (p50/p95 over --single, default 50).
-2. burst: --burst (default 100) DataFlows applied at once; time until all are Running.
-Baseline in the same run: a bare `kubectl apply` of a ConfigMap (the API round trip every apply
-costs), so the operator's share is visible. Needs `make env-up`; starts its own operator.
+2. burst: --burst (default 100) DataFlows applied at once; time until all are Running, how many
+   reconciles that took, and the CPU per reconcile (the runtime and its runner processes).
+Baselines in the same run: a bare `kubectl apply` of a ConfigMap (the API round trip every apply
+costs), and the floor: --floor (default 20) DataFlows reconciled by the same runtime running an
+empty playbook, i.e. the CPU a reconcile costs before the role does anything. Needs `make env-up`;
+starts its own operators.
 
 Both phases observe through one `kubectl get --watch` each, not by polling: a kubectl process costs
 ~0.15 s of CPU, and polling every 0.1 s took a large share of the two cores the operator is
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,6 +43,43 @@ def dataflow(name: str, ns: str) -> dict:
     sink = {"type": "postgresql", "postgresql": {"connectionString": "postgres://x/db", "table": "t"}}
     return {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow", "metadata": {"name": name, "namespace": ns},
             "spec": {"source": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": name}}, "sink": sink}}
+
+
+def settle(op: OperatorProcess, at_least: int, timeout: float = 600) -> int:
+    """Wait until `op` has run at least `at_least` reconciles and no more come for 3 s; their count."""
+    deadline = time.monotonic() + timeout
+    count, quiet_since = op.reconciles(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = op.reconciles()
+        if now != count:
+            count, quiet_since = now, time.monotonic()
+        elif count >= at_least and time.monotonic() - quiet_since >= 3:
+            break
+    return count
+
+
+def floor(n: int) -> dict:
+    """CPU per reconcile of the same runtime on an empty playbook (n DataFlows of a namespace of its own)."""
+    ns = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", ns)
+    work = Path(tempfile.mkdtemp())
+    (work / "empty.yml").write_text("- hosts: localhost\n  gather_facts: false\n  tasks: []\n")
+    (work / "watches.yaml").write_text(yaml.safe_dump([{
+        "version": "v1", "group": "dataflow.dataflow.io", "kind": "DataFlow",
+        "playbook": str(work / "empty.yml"), "manageStatus": False}]))
+    op = OperatorProcess(work / "operator.log", "dfop-bench", watches_file=work / "watches.yaml",
+                         env={"WATCH_NAMESPACE": ns}).start()
+    op.wait_leader()
+    try:
+        cpu, before = op.cpu_seconds(), op.reconciles()
+        kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump_all([dataflow(f"f-{i}", ns) for i in range(n)]))
+        runs = settle(op, before + n) - before
+        return {"floor": n, "floor_reconciles": runs,
+                "empty_playbook_cpu_per_reconcile_s": round((op.cpu_seconds() - cpu) / max(runs, 1), 2)}
+    finally:
+        op.stop()
+        subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
 
 
 class Watch:
@@ -78,6 +119,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--single", type=int, default=50)
     ap.add_argument("--burst", type=int, default=100)
+    ap.add_argument("--floor", type=int, default=20)
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     crd = repo / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
@@ -87,7 +129,9 @@ def main() -> int:
     subprocess.run(["kubectl", "create", "namespace", "dfop-bench"], capture_output=True)
     work = Path(tempfile.mkdtemp())
     op = OperatorProcess(work / "operator.log", "dfop-bench").start()
-    result: dict = {"benchmark": "reconcile", "max_concurrent_reconciles": op.max_concurrent_reconciles}
+    op.wait_leader()
+    result: dict = {"benchmark": "reconcile", "max_concurrent_reconciles": op.max_concurrent_reconciles,
+                    "cores": os.cpu_count()}
     try:
         base = []
         for i in range(10):
@@ -114,12 +158,16 @@ def main() -> int:
         def running() -> int:
             return sum(dataflows.phase.get(name) == "Running" for name in burst)
 
+        cpu, before = op.cpu_seconds(), settle(op, 0)
         t = time.monotonic()
         docs = yaml.safe_dump_all([dataflow(name, ns) for name in burst])
         kubectl("apply", "-n", ns, "-f", "-", stdin=docs, timeout=300)
         dataflows.wait(lambda: running() == args.burst, timeout=1800)
         result.update(burst=args.burst, burst_all_running_s=round(time.monotonic() - t, 1), burst_running=running())
         dataflows.stop()
+        runs = settle(op, before) - before  # the last reconciles may still be finishing
+        result.update(burst_reconciles=runs,
+                      burst_cpu_per_reconcile_s=round((op.cpu_seconds() - cpu) / max(runs, 1), 2))
         print(json.dumps(result), file=sys.stderr, flush=True)  # the cleanup below takes minutes
     finally:
         # Delete the DataFlows while the operator still runs: their finalizers need it.
@@ -127,6 +175,11 @@ def main() -> int:
                        capture_output=True)
         op.stop()
         subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], capture_output=True)
+    if args.floor:
+        result.update(floor(args.floor))
+        # The burst's reconciles at the empty-playbook cost, on every core: no role can finish sooner.
+        result["burst_floor_s"] = round(result["burst_reconciles"] * result["empty_playbook_cpu_per_reconcile_s"]
+                                        / (os.cpu_count() or 1), 1)
     print(json.dumps(result))
     return 0
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LEADER_ELECTION_ID = "dataflow-operator.dataflow.io"
+ACQUIRED = "successfully acquired lease"  # the runtime's log line once it leads
 
 
 def free_port() -> int:
@@ -42,6 +43,7 @@ class OperatorProcess:
     extra_args: list[str] | None = None
     # A command prefix, e.g. `ip netns exec <ns>` to run a second operator on a host of its own.
     prefix: list[str] = field(default_factory=list)
+    watches_file: Path = REPO / "watches.yaml"
     proc: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
@@ -63,7 +65,7 @@ class OperatorProcess:
         args = [
             *self.prefix,
             "ansible-operator", "run",
-            "--watches-file", str(REPO / "watches.yaml"),
+            "--watches-file", str(self.watches_file),
             *runtime_flags,
             "--leader-election-namespace", self.namespace,
             "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}",
@@ -98,6 +100,13 @@ class OperatorProcess:
             time.sleep(0.5)
         raise AssertionError(f"ansible-operator not healthy after {timeout}s; see {self.log_path}")
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the runtime and its finished children (ansible-runner, ansible-playbook, …)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime (fields 14-17 of proc(5)), in clock ticks
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
     def reconciles(self, controller: str = "dataflow-v1-controller") -> int:
         """Reconciles run so far by `controller`, from the runtime's own Prometheus metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
@@ -110,6 +119,15 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_leader(self, timeout: float = 90) -> None:
+        """Wait until this operator holds the lease. A lease left by an operator that was just stopped
+        is taken over only when it expires (about 15 s): time a benchmark must not count."""
+        deadline = time.monotonic() + timeout
+        while ACQUIRED not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ansible-operator did not acquire the lease in {timeout}s; see {self.log_path}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_bench_reconcile_small(crd_installed: str) -> None:
     require_tool("ansible-operator")
-    proc = subprocess.run([sys.executable, str(REPO / "bench/bench_reconcile.py"), "--single", "2", "--burst", "3"],
+    proc = subprocess.run([sys.executable, str(REPO / "bench/bench_reconcile.py"), "--single", "2", "--burst", "3",
+                           "--floor", "3"],
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -26,3 +27,8 @@ def test_bench_reconcile_small(crd_installed: str) -> None:
     assert result["burst_running"] == 3  # every DataFlow of the burst reached Running
     assert 0 < result["apply_to_deployment_p50_s"] <= result["apply_to_deployment_p95_s"]
     assert result["burst_all_running_s"] > 0
+    # Each DataFlow is reconciled at least twice: once to create its objects, once more when its
+    # Deployment becomes ready (the dependent watch) to write Running.
+    assert result["burst_reconciles"] >= 2 * 3
+    assert result["floor_reconciles"] >= 3
+    assert result["empty_playbook_cpu_per_reconcile_s"] > 0 and result["burst_cpu_per_reconcile_s"] > 0

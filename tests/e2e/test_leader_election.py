@@ -13,11 +13,10 @@ from tests.conftest import require_tool
 from tests.e2e.conftest import operator_namespace, wait_phase
 from tests.e2e.kube import apply, kubectl, wait_for
 from tests.e2e.netns import PeerHost
-from tests.e2e.operator_process import OperatorProcess
+from tests.e2e.operator_process import ACQUIRED, OperatorProcess
 from tests.e2e.test_operator import BROKERS, DSN, dataflow, secret
 
 pytestmark = pytest.mark.e2e
-ACQUIRED = "successfully acquired lease"
 
 
 def reconciled(log: str, namespace: str) -> bool:
