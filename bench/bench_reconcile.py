@@ -70,8 +70,8 @@ def floor(n: int) -> dict:
         "playbook": str(work / "empty.yml"), "manageStatus": False}]))
     op = OperatorProcess(work / "operator.log", "dfop-bench", watches_file=work / "watches.yaml",
                          env={"WATCH_NAMESPACE": ns}).start()
-    op.wait_leader()
     try:
+        op.wait_leader()
         cpu, before = op.cpu_seconds(), op.reconciles()
         kubectl("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump_all([dataflow(f"f-{i}", ns) for i in range(n)]))
         runs = settle(op, before + n) - before
@@ -129,10 +129,10 @@ def main() -> int:
     subprocess.run(["kubectl", "create", "namespace", "dfop-bench"], capture_output=True)
     work = Path(tempfile.mkdtemp())
     op = OperatorProcess(work / "operator.log", "dfop-bench").start()
-    op.wait_leader()
     result: dict = {"benchmark": "reconcile", "max_concurrent_reconciles": op.max_concurrent_reconciles,
                     "cores": os.cpu_count()}
     try:
+        op.wait_leader()
         base = []
         for i in range(10):
             t = time.monotonic()
