@@ -103,6 +103,8 @@ class Watch:
 
     def seen(self, name: str, timeout: float) -> float:
         self.wait(lambda: name in self.first_seen, timeout)
+        if name not in self.first_seen:
+            raise SystemExit(f"{name} did not appear within {timeout:.0f} s")
         return self.first_seen[name]
 
     def wait(self, done: Callable[[], bool], timeout: float) -> None:
