@@ -20,6 +20,9 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_crd  # the schema the secret-reference rules walk
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "config/policy/validating-admission-policy.yaml"
 POLICY_NAME = "dataflow.dataflow.io"
@@ -150,6 +153,67 @@ def transform_validations() -> list[dict[str, str]]:
     return out
 
 
+def _ref_paths(node: dict[str, Any], path: list[str]) -> list[list[str]]:
+    """Every `…SecretRef` below a block of the CRD schema, as a list of property names."""
+    out: list[list[str]] = []
+    for key, child in (node.get("properties") or {}).items():
+        if key.endswith("SecretRef"):
+            out.append([*path, key])
+        elif child.get("type") == "object":
+            out.extend(_ref_paths(child, [*path, key]))
+    return out
+
+
+# The namespace a secret reference may name: the DataFlow's own. Offline (`validate` on a file with
+# no metadata.namespace) the namespace is unknown, so only an omitted one passes.
+OWN_NAMESPACE = "has(object.metadata.namespace) && {ref}.namespace == object.metadata.namespace"
+
+
+def _ref_in_own_namespace(block: str, path: list[str]) -> str:
+    guards = [f"!has({block}.{'.'.join(path[:i])})" for i in range(1, len(path) + 1)]
+    ref = f"{block}.{'.'.join(path)}"
+    own = OWN_NAMESPACE.format(ref=ref)
+    return "(" + " || ".join([*guards, f"!has({ref}.namespace)", f"{ref}.namespace == ''", f"({own})"]) + ")"
+
+
+def secret_namespace_validations() -> list[dict[str, str]]:
+    """A secret reference names a Secret of the DataFlow's own namespace, or no namespace at all.
+
+    The operator may read every namespace's Secrets; honouring `namespace: other` would copy another
+    tenant's secret into this one's processor. One rule per settings block (a rule per reference
+    would be 288 expressions); the message names the block, the operator's own check (which also
+    covers route sinks in the `{type, config}` shape) names the exact field.
+    """
+    endpoint = gen_crd.endpoint("Sink")["properties"]
+    out = []
+    places = [("object.spec.source", "spec.source", "true"), ("object.spec.sink", "spec.sink", "true"),
+              ("object.spec.errors", "spec.errors", "has(object.spec.errors)"),
+              ("r.sink", "spec.transformations[*].router.routes[*].sink", "true")]
+    for expr, shown, guard in places:
+        for t in [*CONNECTOR_TYPES, "config"]:
+            block = f"{expr}.{t}"
+            checks = " && ".join(_ref_in_own_namespace(block, p) for p in _ref_paths(endpoint[t], []))
+            rule = f"!has({block}) || ({checks})"
+            if expr == "r.sink":
+                rule = ("!has(object.spec.transformations) || object.spec.transformations.all(t, !has(t.router) || "
+                        f"!has(t.router.routes) || t.router.routes.all(r, !has(r.sink) || ({rule})))")
+            elif guard != "true":
+                rule = f"!({guard}) || {rule}"
+            out.append({"expression": rule,
+                        "message": f"{shown}.{t}.*SecretRef.namespace: a secret reference may only name a Secret in "
+                                   "the DataFlow's own namespace (omit namespace)"})
+    return out
+
+
+def object_validations() -> list[dict[str, str]]:
+    """What the API server would refuse later, in one of the objects the operator makes."""
+    return [{
+        # The name is the value of the processor pod's `dataflow.dataflow.io/name` label.
+        "expression": "!has(object.metadata.name) || size(object.metadata.name) <= 63",
+        "message": "metadata.name: at most 63 characters (it labels the processor's pods)",
+    }]
+
+
 def resource_validations() -> list[dict[str, str]]:
     out = []
     for kind in ("limits", "requests"):
@@ -159,6 +223,13 @@ def resource_validations() -> list[dict[str, str]]:
                           f"{r}.all(k, !string({r}[k]).startsWith('-'))",
             "message": f"spec.resources.{kind}: resource quantity must not be negative",
         })
+    req, lim = "object.spec.resources.requests", "object.spec.resources.limits"
+    out.append({
+        "expression": f"!has(object.spec.resources) || !has({req}) || !has({lim}) || {req}.all(k, !(k in {lim}) || "
+                      f"!isQuantity(string({req}[k])) || !isQuantity(string({lim}[k])) || "
+                      f"quantity(string({req}[k])).compareTo(quantity(string({lim}[k]))) <= 0)",
+        "message": "spec.resources.requests: a request must not exceed its limit",
+    })
     return out
 
 
@@ -169,6 +240,8 @@ def validations() -> list[dict[str, str]]:
         + endpoint_validations("object.spec.errors", "spec.errors", "sink", guard="has(object.spec.errors)")
         + transform_validations()
         + route_sink_validations()
+        + secret_namespace_validations()
+        + object_validations()
         + resource_validations()
     )
 

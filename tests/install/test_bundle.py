@@ -47,10 +47,13 @@ def test_bundle_validates(optional: list[str]) -> None:
     assert "All validation tests have completed successfully" in proc.stdout + proc.stderr
 
 
-def test_csv_carries_the_olm_policy_switch_and_examples() -> None:
+def test_csv_applies_the_policy_and_carries_examples() -> None:
     csv = yaml.safe_load((REPO / "bundle/manifests/dataflow-operator.clusterserviceversion.yaml").read_text())
-    dep = csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]["containers"][0]
-    assert {"name": "ENSURE_ADMISSION_POLICY", "value": "true"} in dep["env"]
+    pod = csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]
+    # A bundle cannot carry the admission policy: an init container of the operator's image applies it.
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["ansible-playbook", "playbooks/admission-policy.yml"]
+    assert init["image"] == pod["containers"][0]["image"]
     import json
 
     examples = json.loads(csv["metadata"]["annotations"]["alm-examples"])

@@ -57,7 +57,9 @@ def test_template_all_options() -> None:
     spec = dep["spec"]["template"]["spec"]
     c = spec["containers"][0]
     assert c["image"] == "registry.example/dataflow-operator:9.9.9"
-    assert {e["name"]: e.get("value") for e in c["env"]}["PROCESSOR_IMAGE"] == "registry.example/dataflow-processor:9.9.9"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["PROCESSOR_IMAGE"] == "registry.example/dataflow-processor:9.9.9"
+    assert env["PROCESSOR_IMAGE_ALLOWED_PREFIXES"] == "registry.example/team/,quay.io/ours"
     assert "--max-concurrent-reconciles=8" in c["args"]
     assert "--ansible-verbosity=2" in c["args"]
     assert spec["serviceAccountName"] == "dataflow-sa"

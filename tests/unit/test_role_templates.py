@@ -81,21 +81,43 @@ def test_deployment_runs_the_processor_as_specified(render: Any) -> None:
     assert c["name"] == "processor" and c["image"] == "reg/proc:1"
     assert c["args"] == ["--spec-path=/etc/dataflow/spec.json", "--secrets-path=/etc/dataflow-secrets",
                          "--namespace=shop", "--name=orders"]
-    assert c["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
+    assert c["env"] == [{"name": "LOG_LEVEL", "value": "debug"}, {"name": "HOME", "value": "/tmp"}]
     assert c["resources"] == {"limits": {"cpu": "1", "memory": "1Gi"}}
     assert pod["spec"]["nodeSelector"] == {"disk": "ssd"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
     assert "affinity" not in pod["spec"]
     assert pod["spec"]["serviceAccountName"] == "dataflow-orders-processor"
-    assert "dataflow.dataflow.io/image-pinned" not in dep["metadata"]["labels"]
 
 
-def test_defaults_and_pinned_image(render: Any) -> None:
-    spec = {k: v for k, v in SPEC.items() if k in ("source", "sink")} | {"processorImage": "mine:1"}
+def test_processor_pod_meets_the_restricted_pod_security_profile(render: Any) -> None:
+    pod = by_kind(render(SPEC))["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    (c,) = pod["containers"]
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    # The root filesystem is read-only: /tmp (and HOME) is an emptyDir.
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
+
+
+def test_default_resources(render: Any) -> None:
+    spec = {k: v for k, v in SPEC.items() if k in ("source", "sink")}
     dep = by_kind(render(spec))["Deployment"]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
-    assert dep["metadata"]["labels"]["dataflow.dataflow.io/image-pinned"] == "true"
+
+
+def test_template_text_in_the_spec_is_rendered_as_text(render: Any) -> None:
+    # The runtime hands the DataFlow over marked unsafe (watches.yaml markUnsafe): the template
+    # copies it, it never evaluates it.
+    from ansible.utils.unsafe_proxy import wrap_var
+
+    payload = "{{ lookup('ansible.builtin.pipe', 'id') }} {% raw %}x{% endraw %} {# c #}"
+    spec = {"source": SPEC["source"], "sink": {"type": "postgresql", "postgresql": {"table": payload}},
+            "nodeSelector": {"k": payload}}
+    docs = by_kind(render(wrap_var(spec)))
+    assert json.loads(docs["ConfigMap"]["data"]["spec.json"])["sink"]["postgresql"]["table"] == payload
+    assert docs["Deployment"]["spec"]["template"]["spec"]["nodeSelector"] == {"k": payload}
 
 
 def test_processor_role_is_least_privilege(render: Any) -> None:

@@ -8,7 +8,7 @@ in the worker Ansible has already forked for the task. The module of the same na
 `ansible -m` and for plays that run it on another host.
 
 This file also holds what the role's other controller-side plugins share (`module_util`,
-`action_for`): the `dataflow_status` action and the `dataflow_object` lookup load it by path.
+`action_for`): the `dataflow_status` action loads it by path.
 """
 
 from __future__ import annotations

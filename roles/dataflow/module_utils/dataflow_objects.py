@@ -16,6 +16,9 @@ kind for the DataFlow (a change to an owned object, or its deletion, reconciles 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 from typing import Any
 
 from ansible.module_utils.dataflow_kube import KubeClient, KubeError, TaskFailed, resource_path
@@ -25,6 +28,9 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
     "field_manager": {"type": "str", "default": "dataflow-operator"},
     "kubeconfig": {"type": "str", "required": False},
+    # Return a refusal as `error` (a message without secret values) instead of failing: the role's
+    # apply task is censored (`no_log`), and the refusal belongs in the DataFlow's status.
+    "report_errors": {"type": "bool", "default": False},
 }
 
 # The kinds the role owns; their REST names (no discovery round trip per run).
@@ -94,6 +100,27 @@ def delete(api: KubeClient, obj: dict[str, Any], check: bool) -> dict[str, Any]:
     return {"changed": True}
 
 
+def _secret_values(definitions: list[dict[str, Any]]) -> list[str]:
+    values = []
+    for obj in definitions:
+        if obj.get("kind") != "Secret":
+            continue
+        for encoded in (obj.get("data") or {}).values():
+            with contextlib.suppress(binascii.Error, ValueError):
+                values.append(base64.b64decode(str(encoded), validate=True).decode("utf-8", "replace"))
+            values.append(str(encoded))
+        values.extend(str(v) for v in (obj.get("stringData") or {}).values())
+    # Longest first, so a value that contains another is masked whole.
+    return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+
+
+def redact(message: str, definitions: list[dict[str, Any]]) -> str:
+    """`message` with every secret value of `definitions` (decoded and as base64) masked."""
+    for value in _secret_values(definitions):
+        message = message.replace(value, "***")
+    return message
+
+
 def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Apply or delete every definition in order; the task result, or :class:`TaskFailed`."""
     results = []
@@ -109,5 +136,11 @@ def run(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
                 outcome = delete(api, obj, check_mode)
             results.append({"kind": obj.get("kind"), "name": meta.get("name"), **outcome})
     except KubeError as exc:
-        raise TaskFailed(f"{params['state']} {what}: {exc.reason}", body=exc.body, results=results) from None
+        message = f"{params['state']} {what}: {exc.reason}"
+        if params.get("report_errors"):
+            # The API server's own words (which field, which limit): they carry no secret data, and
+            # any secret value they might echo is masked anyway.
+            return {"changed": any(r["changed"] for r in results), "results": results,
+                    "error": redact(message, params["definitions"])}
+        raise TaskFailed(message, body=exc.body, results=results) from None
     return {"changed": any(r["changed"] for r in results), "results": results}

@@ -2,7 +2,8 @@
 
 Each validation is compiled once. Evaluation mirrors the API server: `object` is the DataFlow,
 `oldObject` is null (a create), and an expression that fails to evaluate rejects the object, as
-the policy's `failurePolicy: Fail` does on the server.
+the policy's `failurePolicy: Fail` does on the server. The Kubernetes quantity functions the rules
+use come from `admission/quantity.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
 from dataflow_processor.admission.data_files import policy_document
+from dataflow_processor.admission.quantity import FUNCTIONS
 from dataflow_processor.admission.violation import Violation
 
 
@@ -31,7 +33,7 @@ def _rules() -> tuple[_Rule, ...]:
     env = celpy.Environment()
     out = []
     for v in policy_document()["spec"]["validations"]:
-        out.append(_Rule(v["expression"], v["message"], env.program(env.compile(v["expression"]))))
+        out.append(_Rule(v["expression"], v["message"], env.program(env.compile(v["expression"]), functions=FUNCTIONS)))
     return tuple(out)
 
 
