@@ -77,7 +77,7 @@ def secret_ref(what: str) -> Schema:
         "Resolved by the operator into the processor's own Secret, never into a ConfigMap.",
         {
             "name": s("Secret name.", 253, minLength=1),
-            "namespace": s("Secret namespace; defaults to the DataFlow's namespace.", 63),
+            "namespace": s("The DataFlow's own namespace, or omitted: a Secret of another namespace is never read.", 63),
             "key": s("Key inside the Secret's data.", 253, minLength=1),
         },
         required=["name", "key"],
@@ -346,7 +346,8 @@ def spec_schema() -> Schema:
             "type": "array", "description": "Pull secrets for the processor image.", "maxItems": 16,
             "items": obj("A LocalObjectReference.", {"name": s("Secret name.", 253)}),
         },
-        "processorImage": s("Overrides the processor image chosen by the operator.", 1024),
+        "processorImage": s("Overrides the processor image chosen by the operator; only images the operator allows "
+                            "(its own, or under its allowed prefixes) are run.", 1024),
     }
     return obj("DataFlow: source → transformations → sink, with an optional errors sink.", props,
                required=["source", "sink"])

@@ -54,7 +54,7 @@ def render() -> str:
         "Generated from the CRD by `scripts/gen_spec_docs.py`; `kubectl explain dataflow.spec` shows the same.",
         "Each connector block (`kafka`, `postgresql`, `trino`, `nessie`) is the same wherever it appears",
         "(source, sink, errors, route sinks); it is listed in full under `source` and `sink`.",
-        "Every `…SecretRef` is `{name, key, namespace?}` and wins over its literal twin.",
+        "Every `…SecretRef` is `{name, key, namespace?}` (a Secret of the DataFlow's own namespace) and wins over its literal twin.",
         "",
         "| field | type | required | description |",
         "|---|---|---|---|",
