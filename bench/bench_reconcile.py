@@ -5,6 +5,10 @@
    (p50/p95 over --single, default 50).
 2. burst: --burst (default 100) DataFlows applied at once; time until all are Running, how many
    reconciles that took, and the CPU per reconcile (the runtime and its runner processes).
+3. idle: with those DataFlows Running and nothing changing, --idle seconds (default 120): reconciles
+   and CPU of the runtime and the secret watcher, as mCPU per DataFlow.
+4. rotation: a Secret that --rotate (default 5) DataFlows reference changes; time until every one of
+   their Deployments carries a new spec hash and its new pod is ready (p50/max over the DataFlows).
 Baselines in the same run: a bare `kubectl apply` of a ConfigMap (the API round trip every apply
 costs), and the floor: --floor (default 20) DataFlows reconciled by the same runtime running an
 empty playbook, i.e. the CPU a reconcile costs before the role does anything. Needs `make env-up`;
@@ -117,11 +121,73 @@ class Watch:
         self.proc.wait(timeout=10)
 
 
+def idle(op: OperatorProcess, dataflows: int, seconds: float) -> dict:
+    cpu, runs = op.cpu_seconds(), op.reconciles()
+    time.sleep(seconds)
+    used = op.cpu_seconds() - cpu
+    return {"idle_s": seconds, "idle_dataflows": dataflows, "idle_reconciles": op.reconciles() - runs,
+            "idle_mcpu_per_dataflow": round(1000 * used / seconds / max(dataflows, 1), 3)}
+
+
+def rotation(ns: str, n: int, timeout: float = 300) -> dict:
+    """Seconds from a Secret change to each referencing DataFlow's processor rolled and ready again."""
+    import base64
+
+    def secret(value: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rotated", "namespace": ns},
+                "data": {"dsn": base64.b64encode(value.encode()).decode()}}
+
+    apply(secret("postgres://a@db/x"))
+    names = [f"rot-{i}" for i in range(n)]
+    for name in names:
+        df = dataflow(name, ns)
+        ref = {"name": "rotated", "key": "dsn"}
+        df["spec"]["sink"]["postgresql"] = {"connectionStringSecretRef": ref, "table": "t"}
+        apply(df)
+    dataflows = Watch("dataflows", ns)
+    dataflows.wait(lambda: all(dataflows.phase.get(x) == "Running" for x in names), timeout)
+    dataflows.stop()
+    hash_col = r"HASH:.spec.template.metadata.annotations.dataflow\.dataflow\.io/spec-hash"
+    before = {}
+    for name in names:
+        before[name] = kubectl("get", "deployment", f"dataflow-{name}", "-n", ns, "--no-headers",
+                               "-o", f"custom-columns={hash_col}").strip()
+    done: dict[str, float] = {}
+    proc = subprocess.Popen(
+        ["kubectl", "get", "deployments", "-n", ns, "--watch", "--no-headers", "-o",
+         f"custom-columns=NAME:.metadata.name,{hash_col},GEN:.metadata.generation,"
+         "OBS:.status.observedGeneration,UPD:.status.updatedReplicas,READY:.status.readyReplicas"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            name, digest, gen, obs, upd, ready = (line.split() + [""] * 6)[:6]
+            key = name.removeprefix("dataflow-")
+            if key in before and digest != before[key] and gen == obs and upd == "1" and ready == "1":
+                done.setdefault(key, time.monotonic())
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(1)
+    t = time.monotonic()
+    apply(secret("postgres://b@db/x"))
+    deadline = t + timeout
+    while len(done) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    took = sorted(done[x] - t for x in done)
+    return {"rotate": n, "rotated": len(done),
+            "secret_change_to_rolled_pod_p50_s": round(statistics.median(took), 2) if took else None,
+            "secret_change_to_rolled_pod_max_s": round(took[-1], 2) if took else None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--single", type=int, default=50)
     ap.add_argument("--burst", type=int, default=100)
     ap.add_argument("--floor", type=int, default=20)
+    ap.add_argument("--idle", type=float, default=120)
+    ap.add_argument("--rotate", type=int, default=5)
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     crd = repo / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
@@ -170,6 +236,12 @@ def main() -> int:
         runs = settle(op, before) - before  # the last reconciles may still be finishing
         result.update(burst_reconciles=runs,
                       burst_cpu_per_reconcile_s=round((op.cpu_seconds() - cpu) / max(runs, 1), 2))
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        if args.idle:
+            result.update(idle(op, args.single + args.burst, args.idle))
+            print(json.dumps(result), file=sys.stderr, flush=True)
+        if args.rotate:
+            result.update(rotation(ns, args.rotate))
         print(json.dumps(result), file=sys.stderr, flush=True)  # the cleanup below takes minutes
     finally:
         # Delete the DataFlows while the operator still runs: their finalizers need it.

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime, cutime, cstime (fields 14-17 of proc(5)), in clock ticks
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class OperatorProcess:
     log_path: Path
@@ -44,7 +51,10 @@ class OperatorProcess:
     # A command prefix, e.g. `ip netns exec <ns>` to run a second operator on a host of its own.
     prefix: list[str] = field(default_factory=list)
     watches_file: Path = REPO / "watches.yaml"
+    # The secret watcher the operator pod runs beside the runtime (roles/dataflow/files/secret_watch.py).
+    secret_watch: bool = True
     proc: subprocess.Popen[bytes] | None = None
+    watcher: subprocess.Popen[bytes] | None = None
     health_port: int = 0
     metrics_port: int = 0
 
@@ -76,6 +86,11 @@ class OperatorProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        if self.secret_watch:
+            watch_log = self.log_path.with_suffix(".secret-watch.log").open("ab")
+            self.watcher = subprocess.Popen(
+                [*self.prefix, sys.executable, str(REPO / "roles/dataflow/files/secret_watch.py")],
+                cwd=REPO, env=env, stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_healthy()
         return self
 
@@ -101,11 +116,10 @@ class OperatorProcess:
         raise AssertionError(f"ansible-operator not healthy after {timeout}s; see {self.log_path}")
 
     def cpu_seconds(self) -> float:
-        """CPU used so far by the runtime and its finished children (ansible-runner, ansible-playbook, …)."""
+        """CPU used so far by the runtime and its finished children (ansible-runner, ansible-playbook, …)
+        and by the secret watcher."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # utime, stime, cutime, cstime (fields 14-17 of proc(5)), in clock ticks
-        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu(p.pid) for p in (self.proc, self.watcher) if p is not None and p.poll() is None)
 
     def reconciles(self, controller: str = "dataflow-v1-controller") -> int:
         """Reconciles run so far by `controller`, from the runtime's own Prometheus metrics."""
@@ -130,6 +144,9 @@ class OperatorProcess:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        if self.watcher and self.watcher.poll() is None:
+            os.killpg(self.watcher.pid, signal.SIGTERM)
+            self.watcher.wait(timeout=30)
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

@@ -101,10 +101,7 @@ def test_spec_and_secret_changes_roll_the_pod(operator: OperatorProcess, namespa
 
     new_dsn = DSN.replace("pg.example", "pg2.example")
     apply(secret("conn", namespace, {"dsn": new_dsn, "brokers": BROKERS}))
-    # A Secret is not a dependent: the change is seen at the next reconcile (period, or any change).
-    kubectl("annotate", "dataflow", "roll", "-n", namespace, "ansible.sdk.operatorframework.io/reconcile-period=3s",
-            "--overwrite")
-    kubectl("label", "dataflow", "roll", "-n", namespace, "touch=1", "--overwrite")
+    # Not a dependent, and the reconcile period is hours: the secret watcher starts the reconcile.
     wait_for("new spec hash after a secret change", lambda: spec_hash(namespace, "roll") not in (first, second),
              timeout=120)
     data = get("secret", "dataflow-roll-secrets", namespace)["data"]  # type: ignore[index]

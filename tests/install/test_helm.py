@@ -44,6 +44,12 @@ def test_template_default() -> None:
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["PROCESSOR_IMAGE"] == "ghcr.io/dataflow-operator/dataflow-operator:0.1.0"
     assert env["OPERATOR_DEPLOYMENT_NAME"] == "rel-dataflow-operator"
+    assert env["PROCESSOR_IMAGE_ALLOWED_PREFIXES"] == ""  # only the operator's own processor image
+    # The secret watcher runs beside the runtime, on the same image, with the same hardening.
+    watch = dep["spec"]["template"]["spec"]["containers"][1]
+    assert watch["name"] == "secret-watch" and watch["image"] == c["image"]
+    assert watch["command"] == ["python3", "roles/dataflow/files/secret_watch.py"]
+    assert watch["securityContext"] == c["securityContext"]
     assert ("ValidatingAdmissionPolicy", "dataflow.dataflow.io") in objs
     assert ("ValidatingAdmissionPolicyBinding", "dataflow.dataflow.io") in objs
     assert not any(k[0] == "ServiceMonitor" for k in objs)

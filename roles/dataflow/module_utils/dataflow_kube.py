@@ -18,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -129,11 +130,13 @@ class KubeClient:
     # ------------------------------------------------------------------ requests
 
     def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
-                query: dict[str, str] | None = None) -> Any:
+                query: dict[str, str] | None = None, accept: str | None = None) -> Any:
         """Send one request; return the decoded JSON answer or raise :class:`KubeError`."""
         url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
         headers = dict(self.headers)
+        if accept:
+            headers["Accept"] = accept
         if data is not None:
             headers["Content-Type"] = content_type
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -151,6 +154,24 @@ class KubeClient:
         except (urllib.error.URLError, OSError) as exc:
             raise KubeError(0, f"{method} {path}: {exc}") from None
         return json.loads(raw) if raw else {}
+
+    def watch(self, path: str, query: dict[str, str], accept: str | None = None,
+              timeout: float = 330.0) -> Iterator[dict[str, Any]]:
+        """The events of one watch request (``?watch=1``), decoded, until the server ends it."""
+        url = self.server + path + "?" + urllib.parse.urlencode({**query, "watch": "1"})
+        headers = dict(self.headers)
+        if accept:
+            headers["Accept"] = accept
+        req = urllib.request.Request(url, method="GET", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.context) as answer:
+                for line in answer:
+                    if line.strip():
+                        yield json.loads(line)
+        except urllib.error.HTTPError as exc:
+            raise KubeError(exc.code, str(exc.reason)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise KubeError(0, f"watch {path}: {exc}") from None
 
 
 def resource_path(api_version: str, plural: str, namespace: str | None, name: str | None = None,
