@@ -309,6 +309,63 @@ def quantity_map(desc: str) -> Schema:
     }
 
 
+def _selector_requirements(desc: str) -> Schema:
+    return {"type": "array", "description": desc, "maxItems": 16, "items": obj("A requirement.", {
+        "key": s("Label or field key.", 317, minLength=1),
+        "operator": s("In, NotIn, Exists, DoesNotExist, Gt or Lt.", 16,
+                      enum=["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
+        "values": strlist("Values.", 64, 63),
+    }, required=["key", "operator"])}
+
+
+def _label_selector(desc: str) -> Schema:
+    return obj(desc, {
+        "matchLabels": {"type": "object", "description": "Labels to match.", "maxProperties": 32,
+                        "additionalProperties": {"type": "string", "maxLength": 63}},
+        "matchExpressions": _selector_requirements("Label requirements."),
+    })
+
+
+def affinity_schema() -> Schema:
+    """core/v1 Affinity, typed: a free-form object here could nest deeper than the operator can parse."""
+    term = obj("A node selector term.", {
+        "matchExpressions": _selector_requirements("Node label requirements."),
+        "matchFields": _selector_requirements("Node field requirements."),
+    })
+    pod_term = obj("A pod affinity term.", {
+        "labelSelector": _label_selector("Pods to match."),
+        "namespaceSelector": _label_selector("Namespaces to look in."),
+        "namespaces": strlist("Namespaces to look in.", 32, 63),
+        "topologyKey": s("Node label that defines the topology domain.", 317, minLength=1),
+        "matchLabelKeys": strlist("Pod label keys merged into the label selector.", 16, 317),
+        "mismatchLabelKeys": strlist("Pod label keys excluded from the label selector.", 16, 317),
+    }, required=["topologyKey"])
+
+    def weighted(field: str, schema: Schema) -> Schema:
+        return {"type": "array", "description": "Preferred terms, by weight.", "maxItems": 16,
+                "items": obj("A weighted term.", {"weight": i("Weight, 1-100.", 1, 100), field: schema},
+                             required=["weight", field])}
+
+    def pod_affinity(desc: str) -> Schema:
+        return obj(desc, {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "type": "array", "description": "Terms that must hold.", "maxItems": 16, "items": pod_term},
+            "preferredDuringSchedulingIgnoredDuringExecution": weighted("podAffinityTerm", pod_term),
+        })
+
+    return obj("Processor pod affinity (core/v1 Affinity).", {
+        "nodeAffinity": obj("Node affinity.", {
+            "requiredDuringSchedulingIgnoredDuringExecution": obj("Node selector that must match.", {
+                "nodeSelectorTerms": {"type": "array", "description": "Terms, any of which matches.",
+                                      "maxItems": 16, "items": term},
+            }, required=["nodeSelectorTerms"]),
+            "preferredDuringSchedulingIgnoredDuringExecution": weighted("preference", term),
+        }),
+        "podAffinity": pod_affinity("Pod affinity."),
+        "podAntiAffinity": pod_affinity("Pod anti-affinity."),
+    })
+
+
 def spec_schema() -> Schema:
     sink = endpoint("Sink")
     props: dict[str, Schema] = {
@@ -329,10 +386,7 @@ def spec_schema() -> Schema:
             "type": "object", "description": "Processor pod node selector.", "maxProperties": 32,
             "additionalProperties": {"type": "string", "maxLength": 317},
         },
-        "affinity": {
-            "type": "object", "description": "Processor pod affinity (core/v1 Affinity).",
-            "x-kubernetes-preserve-unknown-fields": True,
-        },
+        "affinity": affinity_schema(),
         "tolerations": {
             "type": "array", "description": "Processor pod tolerations.", "maxItems": 32,
             "items": obj("A toleration (core/v1).", {

@@ -59,3 +59,40 @@ def test_csv_applies_the_policy_and_carries_examples() -> None:
     examples = json.loads(csv["metadata"]["annotations"]["alm-examples"])
     assert len(examples) >= 15 and all(e["kind"] == "DataFlow" for e in examples)
     assert csv["spec"]["minKubeVersion"] == "1.30.0"
+
+
+def test_init_container_playbook_applies_the_policy_with_the_operator_rbac(crd_installed: str, tmp_path: Path) -> None:
+    """What the CSV's init container runs, as a ServiceAccount holding only the operator's ClusterRole."""
+    import json
+    import os
+    import uuid
+
+    from tests.e2e.kube import kubectl
+    from tests.install.deployed_operator import service_account_kubeconfig
+
+    require_tool("ansible-playbook")
+    ns, role = f"olm-{uuid.uuid4().hex[:6]}", f"dataflow-olm-test-{uuid.uuid4().hex[:6]}"
+    rules = yaml.safe_load((REPO / "config/rbac/role.yaml").read_text())["rules"]
+    kubectl("create", "namespace", ns)
+    try:
+        kubectl("create", "serviceaccount", "op", "-n", ns)
+        kubectl("apply", "-f", "-", stdin=json.dumps({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+            "rules": rules}))
+        kubectl("create", "clusterrolebinding", role, f"--clusterrole={role}", f"--serviceaccount={ns}:op")
+        kubeconfig = service_account_kubeconfig(ns, "op", tmp_path / "sa.kubeconfig")
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "K8S_AUTH_KUBECONFIG": str(kubeconfig)}
+        proc = subprocess.run(["ansible-playbook", "playbooks/admission-policy.yml"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "failed=0" in proc.stdout
+        assert kubectl("get", "validatingadmissionpolicy", "dataflow.dataflow.io", "-o", "name").strip()
+        # The role reaches that policy only: it may not change any other admission policy.
+        sa = f"system:serviceaccount:{ns}:op"
+        assert kubectl("auth", "can-i", "patch", "validatingadmissionpolicies/dataflow.dataflow.io",
+                       f"--as={sa}").strip() == "yes"
+        assert kubectl("auth", "can-i", "patch", "validatingadmissionpolicies/someone-elses",
+                       f"--as={sa}", check=False).strip() == "no"
+    finally:
+        kubectl("delete", "clusterrolebinding,clusterrole", role, check=False)
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
