@@ -77,7 +77,8 @@ def secret_ref(what: str) -> Schema:
         "Resolved by the operator into the processor's own Secret, never into a ConfigMap.",
         {
             "name": s("Secret name.", 253, minLength=1),
-            "namespace": s("The DataFlow's own namespace, or omitted: a Secret of another namespace is never read.", 63),
+            "namespace": s("The DataFlow's own namespace, or omitted: a Secret of another namespace is never "
+                           "read.", 63),
             "key": s("Key inside the Secret's data.", 253, minLength=1),
         },
         required=["name", "key"],
