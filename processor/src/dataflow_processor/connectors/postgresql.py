@@ -808,7 +808,8 @@ class PostgresSource(Source):
         cursor = state.get("cursor")
         if isinstance(cursor, list) and len(cursor) == len(self.cursor_columns):
             self.cursor = self.saved_cursor = tuple(decode_cursor(v) for v in cursor)
-            log.info("resuming %s after %s (checkpoint in %s)", self.table or "query", self.cursor, self.store.where)
+            where = self.store.where
+            log.info("resuming %s after %s (checkpoint in %s)", self.config.table or "query", self.cursor, where)
 
     async def close(self) -> None:
         self._closed.set()
@@ -855,9 +856,8 @@ class PostgresSource(Source):
             try:
                 rows = await self._fetch()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning(
-                    "polling %s failed, retrying in %ss: %s", self.table or "query", self.config.poll_interval, exc
-                )
+                what = self.config.table or "query"
+                log.warning("polling %s failed, retrying in %ss: %s", what, self.config.poll_interval, exc)
                 await self._sleep(self.config.poll_interval)
                 continue
             records: list[Record] = []

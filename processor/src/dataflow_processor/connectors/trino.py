@@ -440,10 +440,11 @@ class TrinoClient:
     """Runs statements through ``trino.dbapi`` in a worker thread; one connection per connector."""
 
     def __init__(self, config: _TrinoCommon, context: ConnectorContext) -> None:
-        assert config.server_url and config.catalog and config.schema_ and config.table
+        # a query-only source has no table; every other use has one (the models require it)
+        assert config.server_url and config.catalog and config.schema_
         self.config = config
         self.context = context
-        self.catalog, self.schema, self.table = config.catalog, config.schema_, config.table
+        self.catalog, self.schema, self.table = config.catalog, config.schema_, config.table or ""
         self.token_provider: TokenProvider | None = None
         auth: trino.auth.Authentication | None = None
         if config.keycloak is not None:
@@ -637,7 +638,8 @@ class TrinoSource(Source):
         self.client: TrinoClient | None = None
         self.store: CheckpointStore = checkpoint_store(context)
         self.key_column = config.key_column
-        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}"
+        # the watermark partition (and checkpoint identity): the table, or "query" for a query-only source
+        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}" if config.table else "query"
         self._last_key: Any = None  # last key read (in memory)
         self._key_type: str | None = None
         self._next_offset = 0

@@ -148,18 +148,29 @@ class _PostgresCommon(SpecModel):
     upsert_mode: bool = False
     conflict_key: str = Field(default="id", description="Sink: conflict column(s) for upsertMode, comma-separated.")
 
-    @model_validator(mode="after")
-    def _required(self) -> _PostgresCommon:
-        require_one_of(self, "connection_string", "table")
-        return self
 
 
 class PostgresSourceConfig(_PostgresCommon):
-    """PostgreSQL, read side."""
+    """PostgreSQL, read side: a ``table`` to poll, or a custom ``query`` (then ``table`` is optional
+    and only labels the records' metadata), as the admission policy allows."""
+
+    @model_validator(mode="after")
+    def _required(self) -> PostgresSourceConfig:
+        require_one_of(self, "connection_string")
+        if self.query is None:
+            require_one_of(self, "table")
+        elif not self.query.strip():
+            raise ValueError("query: must not be empty")
+        return self
 
 
 class PostgresSinkConfig(_PostgresCommon):
     """PostgreSQL, write side."""
+
+    @model_validator(mode="after")
+    def _required(self) -> PostgresSinkConfig:
+        require_one_of(self, "connection_string", "table")
+        return self
 
 
 # ----------------------------------------------------------------------------- Trino
@@ -196,8 +207,7 @@ class _TrinoCommon(SpecModel):
     query_timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP request timeout of each query")
     raw_mode: bool = False
 
-    @model_validator(mode="after")
-    def _required(self) -> _TrinoCommon:
+    def _require(self, *, table: bool) -> None:
         missing = []
         for attr, alias in (
             ("server_url", "serverURL"),
@@ -205,15 +215,19 @@ class _TrinoCommon(SpecModel):
             ("schema_", "schema"),
             ("table", "table"),
         ):
+            if attr == "table" and not table:
+                continue
             ref = "schema_secret_ref" if attr == "schema_" else f"{attr}_secret_ref"
             if not getattr(self, attr) and getattr(self, ref) is None:
                 missing.append(f"{alias} or {alias}SecretRef is required")
         if missing:
             raise ValueError("; ".join(missing))
-        return self
 
 
 class TrinoSourceConfig(_TrinoCommon):
+    """Trino, read side: a ``table`` to poll, or a custom ``query`` (then ``table`` is optional; the
+    query names its own tables with the connection's ``catalog`` and ``schema`` as defaults)."""
+
     # sink-only fields, accepted and ignored on the read side
     batch_size: int = Field(default=500, ge=1)
     batch_flush_interval_seconds: float = Field(default=1.0, ge=0)
@@ -226,6 +240,13 @@ class TrinoSourceConfig(_TrinoCommon):
         '"" re-runs a custom query every poll',
     )
 
+    @model_validator(mode="after")
+    def _required(self) -> TrinoSourceConfig:
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query: must not be empty")
+        self._require(table=self.query is None)
+        return self
+
 
 class TrinoSinkConfig(_TrinoCommon):
     batch_size: int = Field(default=500, ge=1, description="Sink: rows per INSERT.")
@@ -235,6 +256,11 @@ class TrinoSinkConfig(_TrinoCommon):
     query: str | None = None
     poll_interval: int = Field(default=5, ge=1)
     key_column: str = "id"
+
+    @model_validator(mode="after")
+    def _required(self) -> TrinoSinkConfig:
+        self._require(table=True)
+        return self
 
 
 # ----------------------------------------------------------------------------- Nessie (Iceberg)
