@@ -69,6 +69,7 @@ from dataflow_processor.connectors.base import (
 from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
 from dataflow_processor.connectors.registry import register_sink, register_source
 from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.redaction import connect_error
 from dataflow_processor.spec.connectors import PostgresSinkConfig, PostgresSourceConfig
 
 log = logging.getLogger("dataflow_processor.connectors.postgresql")
@@ -111,6 +112,20 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+class PostgresConnectError(ConnectionError):
+    """Connecting failed; the message never quotes the connection string (see :mod:`..redaction`)."""
+
+
+async def open_pool(dsn: str, role: str, **options: Any) -> asyncpg.Pool:
+    """A one-connection pool for ``dsn``; a failure is reported without any text built from the DSN
+    (asyncpg's parse errors quote pieces of it, a password among them)."""
+    try:
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=1, **options)
+    except Exception as exc:
+        # "from None": the original error (and its text) must not reach a traceback in the log
+        raise PostgresConnectError(connect_error(f"PostgreSQL ({role})", exc)) from None
 
 
 def _sqlstate_message(exc: BaseException) -> str:
@@ -438,7 +453,7 @@ class PostgresSink(Sink):
     async def connect(self) -> None:
         if not self.config.connection_string:
             raise ValueError("postgresql sink: connectionString is not resolved")
-        self.pool = await asyncpg.create_pool(self.config.connection_string, min_size=1, max_size=1)
+        self.pool = await open_pool(self.config.connection_string, self.context.role)
         async with self.pool.acquire() as conn:
             await self._load_table(conn)
 
@@ -766,7 +781,7 @@ class PostgresSource(Source):
             for name in ("json", "jsonb"):
                 await conn.set_type_codec(name, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
 
-        self.pool = await asyncpg.create_pool(self.config.connection_string, min_size=1, max_size=1, init=init)
+        self.pool = await open_pool(self.config.connection_string, self.context.role, init=init)
         if self.config.query is None:
             async with self.pool.acquire() as conn:
                 columns = await table_columns(conn, self.table)
