@@ -1,12 +1,19 @@
 """Bounds on what one record or one spec can make the processor hold: flatten's fan-out cap, sink
-batches flushed by bytes whatever batchSize says, and batch sizes the models refuse."""
+batches flushed by bytes whatever batchSize says, batch sizes the models refuse; and records nested
+deeper than JSON encoding allows, which must still reach the errors sink (or the log) whole."""
 
 from __future__ import annotations
+
+import io
+import json
+import logging
 
 import orjson
 import pytest
 
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
+from dataflow_processor.errors_envelope import encodable
+from dataflow_processor.logging_json import JsonFormatter
 from dataflow_processor.pipeline import MIN_PENDING_BYTES, Pipeline, PipelineSettings
 from dataflow_processor.records import Position, Record, payload_size
 from dataflow_processor.spec.loader import SpecError, parse_spec
@@ -96,3 +103,45 @@ def test_read_batch_size_is_bounded_too() -> None:
     source = {"type": "postgresql", "postgresql": {"connectionString": "d", "table": "t", "readBatchSize": 1_000_000}}
     with pytest.raises(SpecError, match="readBatchSize"):
         parse_spec({"source": source, "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}})
+
+
+DEEP = b'{"a":' * 300 + b"1" + b"}" * 300  # parses (orjson: 1,024 levels) but cannot be encoded (254)
+
+
+def refuse_unencodable(value: dict) -> str | None:
+    return None if encodable(value) else "cannot encode the record as JSON"
+
+
+async def test_a_record_nested_too_deep_reaches_the_errors_sink_as_raw_text() -> None:
+    sink = MemorySink(reject=refuse_unencodable)
+    errors = MemorySink(reject=refuse_unencodable)  # as every real sink: it must encode the envelope
+    source = MemorySource([DEEP, b'{"ok": 1}'])
+    await Pipeline(source=source, chain=chain_of(), sink=sink, errors_sink=errors, settings=FAST).run()
+    assert sink.values == [{"ok": 1}]
+    [envelope] = errors.values
+    assert envelope["original_message"] == {"original_data": DEEP.decode()}
+    assert source.committed == {0: 2}
+
+
+async def test_without_errors_sink_a_too_deep_record_is_logged_as_text() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("ns", "n"))
+    logger = logging.getLogger("dataflow_processor.pipeline")
+    logger.addHandler(handler)
+    try:
+        source = MemorySource([DEEP])
+        await Pipeline(source=source, chain=chain_of(), sink=MemorySink(reject=refuse_unencodable), settings=FAST).run()
+    finally:
+        logger.removeHandler(handler)
+    [line] = [json.loads(t) for t in stream.getvalue().splitlines() if "cannot go to an errors sink" in t]
+    assert line["record"] == DEEP.decode()  # logged in full, as text
+    assert source.committed == {0: 1}
+
+
+def test_log_line_survives_an_extra_that_cannot_be_encoded() -> None:
+    deep = orjson.loads(DEEP)
+    record = logging.LogRecord("x", logging.ERROR, "f", 1, "failed", None, None)
+    record.record = deep
+    line = json.loads(JsonFormatter("ns", "n").format(record))
+    assert line["msg"] == "failed" and line["record"] == "<not encodable as JSON: dict>"

@@ -55,7 +55,16 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:  # already formatted (and masked) by SecretFilter
             line["exception"] = record.exc_text
-        return mask(orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode())
+        try:
+            text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):  # an extra nested too deep: never lose the line
+            for key, value in list(line.items()):
+                try:
+                    orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+                except (TypeError, orjson.JSONEncodeError):
+                    line[key] = f"<not encodable as JSON: {type(value).__name__}>"
+            text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return mask(text)
 
 
 def level_from_env(value: str | None) -> int:

@@ -52,7 +52,7 @@ from dataflow_processor.connectors.base import (
     Source,
     classify_error,
 )
-from dataflow_processor.errors_envelope import build_envelope
+from dataflow_processor.errors_envelope import build_envelope, encodable, raw_text
 from dataflow_processor.metrics import Metrics
 from dataflow_processor.records import Partition, Record, payload_size
 from dataflow_processor.spec.dataflow import DataFlowSpec
@@ -399,6 +399,8 @@ class Pipeline:
                 if record.value is not None
                 else (record.raw.decode("utf-8", errors="replace") if record.raw is not None else None)
             )
+            if not encodable(payload):  # nested too deep for a JSON log line: log its text instead
+                payload = raw_text(record)
             log.error(
                 "record failed at stage %s and cannot go to an errors sink: %s",
                 stage,
