@@ -1,6 +1,8 @@
 """PostgreSQL source (table polling with a durable cursor) and sink (batched COPY), on asyncpg.
 
-**Sink.** The table's columns and types are read once at ``connect`` (and again only after the
+**Sink.** Every PostgreSQL sink of a DataFlow (main, errors, route sinks) with the same
+connection string shares one pool of at most :data:`SHARED_POOL_SIZE` connections. The table's
+columns and types are read once at ``connect`` (and again only after the
 server says the table changed). Two layouts, chosen from the table as the original did:
 
 * *document*: the table has a ``jsonb`` column ``data`` — each record is written whole into it
@@ -118,14 +120,59 @@ class PostgresConnectError(ConnectionError):
     """Connecting failed; the message never quotes the connection string (see :mod:`..redaction`)."""
 
 
-async def open_pool(dsn: str, role: str, **options: Any) -> asyncpg.Pool:
-    """A one-connection pool for ``dsn``; a failure is reported without any text built from the DSN
-    (asyncpg's parse errors quote pieces of it, a password among them)."""
+async def open_pool(dsn: str, role: str, max_size: int = 1, **options: Any) -> asyncpg.Pool:
+    """A pool for ``dsn``; a failure is reported without any text built from the DSN (asyncpg's
+    parse errors quote pieces of it, a password among them)."""
     try:
-        return await asyncpg.create_pool(dsn, min_size=1, max_size=1, **options)
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, **options)
     except Exception as exc:
         # "from None": the original error (and its text) must not reach a traceback in the log
         raise PostgresConnectError(connect_error(f"PostgreSQL ({role})", exc)) from None
+
+
+SHARED_POOL_SIZE = 2
+"""Connections at most of the pool that every sink of one DataFlow with the same connection string
+shares (main, errors and route sinks): 32 route sinks to one database open 1-2 connections, not 34."""
+
+@dataclass
+class _SharedPool:
+    opening: asyncio.Future[asyncpg.Pool]
+    users: int = 0
+
+
+_shared: dict[tuple[str, int], _SharedPool] = {}  # (dsn, event loop) → the pool being opened or open
+
+
+async def shared_sink_pool(dsn: str, role: str) -> asyncpg.Pool:
+    """The pool of the sinks writing to ``dsn`` (opened by the first; one more user after).
+
+    The entry is made before the first await, so sinks connecting at once still share one pool.
+    """
+    key = (dsn, id(asyncio.get_running_loop()))
+    entry = _shared.get(key)
+    if entry is None:
+        entry = _shared[key] = _SharedPool(asyncio.ensure_future(open_pool(dsn, role, max_size=SHARED_POOL_SIZE)))
+    entry.users += 1
+    try:
+        return await asyncio.shield(entry.opening)
+    except BaseException:
+        entry.users -= 1
+        if entry.users == 0 and _shared.get(key) is entry:
+            del _shared[key]
+        raise
+
+
+async def release_sink_pool(pool: asyncpg.Pool) -> None:
+    """One user less; the last one closes the pool."""
+    for key, entry in list(_shared.items()):
+        opening = entry.opening
+        if opening.done() and not opening.cancelled() and not opening.exception() and opening.result() is pool:
+            entry.users -= 1
+            if entry.users > 0:
+                return
+            del _shared[key]
+            break
+    await pool.close()
 
 
 def _sqlstate_message(exc: BaseException) -> str:
@@ -453,7 +500,7 @@ class PostgresSink(Sink):
     async def connect(self) -> None:
         if not self.config.connection_string:
             raise ValueError("postgresql sink: connectionString is not resolved")
-        self.pool = await open_pool(self.config.connection_string, self.context.role)
+        self.pool = await shared_sink_pool(self.config.connection_string, self.context.role)
         async with self.pool.acquire() as conn:
             await self._load_table(conn)
 
@@ -503,8 +550,8 @@ class PostgresSink(Sink):
 
     async def close(self) -> None:
         if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+            pool, self.pool = self.pool, None
+            await release_sink_pool(pool)
 
     # -------------------------------------------------------------- preparing rows
 
