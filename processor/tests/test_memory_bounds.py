@@ -145,3 +145,11 @@ def test_log_line_survives_an_extra_that_cannot_be_encoded() -> None:
     record.record = deep
     line = json.loads(JsonFormatter("ns", "n").format(record))
     assert line["msg"] == "failed" and line["record"] == "<not encodable as JSON: dict>"
+
+
+def test_more_than_two_routers_are_refused() -> None:
+    kafka = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
+    router = {"type": "router", "router": {"routes": [{"condition": "$.a", "sink": kafka}]}}
+    parse_spec({"source": kafka, "sink": kafka, "transformations": [router, router]})
+    with pytest.raises(SpecError, match="at most 2 router transformations"):
+        parse_spec({"source": kafka, "sink": kafka, "transformations": [router, router, router]})
