@@ -31,8 +31,9 @@ Without ``upsertMode`` a re-delivered record whose key already exists is a const
 **Source.** Polls a table in the order of an increasing key — ``keyColumn`` (default ``id``) — or,
 with ``changeTrackingColumn``, of ``(changeTrackingColumn, keyColumn)`` so updated rows are read
 again. Pages of ``readBatchSize`` rows are read back to back; once a page comes back short the
-source sleeps ``pollInterval`` seconds. A custom ``query`` is run as is every poll (the original's
-behaviour); if it references ``$1`` it is incremental: ``$1`` is bound to the last value read of
+source sleeps ``pollInterval`` seconds. A custom ``query`` (with or without ``table``) is run as is
+every poll (the original's behaviour), read through a server-side cursor ``readBatchSize`` rows at a
+time so a large result never sits in memory whole; if it references ``$1`` it is incremental: ``$1`` is bound to the last value read of
 the cursor column (``changeTrackingColumn``, else ``keyColumn``, else ``id``; ``NULL`` on the first
 poll), e.g. ``SELECT … WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT 1000``. The cursor of
 the last acknowledged row is saved in the checkpoint store (:mod:`.checkpoint`), so a restart
@@ -884,20 +885,30 @@ class PostgresSource(Source):
 
     # -------------------------------------------------------------- reading
 
-    async def _fetch(self) -> list[asyncpg.Record]:
+    async def _pages(self) -> AsyncIterator[list[asyncpg.Record]]:
+        """One poll's rows, in pages of at most ``readBatchSize``.
+
+        A table poll is one ``LIMIT`` query. A custom query is read through a server-side cursor
+        inside a read-only transaction, ``readBatchSize`` rows at a time, so a query without a
+        ``LIMIT`` over a large table never sits in memory whole.
+        """
         assert self.pool is not None
-        rows: list[asyncpg.Record]
         async with self.pool.acquire() as conn:
-            if self.config.query is not None:
-                if self.incremental:
-                    rows = await conn.fetch(self.config.query, self.cursor[0] if self.cursor else None)
+            if self.config.query is None:
+                if self.cursor is None:
+                    yield await conn.fetch(self._sql_first)
                 else:
-                    rows = await conn.fetch(self.config.query)
-            elif self.cursor is None:
-                rows = await conn.fetch(self._sql_first)
-            else:
-                rows = await conn.fetch(self._sql, *self.cursor)
-        return rows
+                    yield await conn.fetch(self._sql, *self.cursor)
+                return
+            args = [self.cursor[0] if self.cursor else None] if self.incremental else []
+            async with conn.transaction(readonly=True):
+                cursor = await conn.cursor(self.config.query, *args)
+                while True:
+                    rows = await cursor.fetch(self.config.read_batch_size)
+                    if rows:
+                        yield rows
+                    if len(rows) < self.config.read_batch_size:
+                        return
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -915,31 +926,37 @@ class PostgresSource(Source):
     async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
         while not self._closed.is_set():
             started = time.monotonic()
+            read = 0
             try:
-                rows = await self._fetch()
+                async for rows in self._pages():
+                    read = len(rows)
+                    records = self._records(rows)
+                    for start in range(0, len(records), policy.max_records):
+                        yield records[start : start + policy.max_records]
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 what = self.config.table or "query"
                 log.warning("polling %s failed, retrying in %ss: %s", what, self.config.poll_interval, exc)
                 await self._sleep(self.config.poll_interval)
                 continue
-            records: list[Record] = []
-            for row in rows:
-                record = self._to_record(row)
-                if self.incremental:
-                    try:
-                        cursor = tuple(row[c] for c in self.cursor_columns)
-                    except KeyError:
-                        raise ValueError(
-                            f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
-                        ) from None
-                    self.cursor = cursor
-                    self._inflight.append((record.position.offset, cursor))  # type: ignore[union-attr]
-                records.append(record)
-            for start in range(0, len(records), policy.max_records):
-                yield records[start : start + policy.max_records]
-            full_page = self.config.query is None and len(rows) >= self.config.read_batch_size
+            full_page = self.config.query is None and read >= self.config.read_batch_size
             if not full_page:
                 await self._sleep(max(0.0, self.config.poll_interval - (time.monotonic() - started)))
+
+    def _records(self, rows: list[asyncpg.Record]) -> list[Record]:
+        records: list[Record] = []
+        for row in rows:
+            record = self._to_record(row)
+            if self.incremental:
+                try:
+                    cursor = tuple(row[c] for c in self.cursor_columns)
+                except KeyError:
+                    raise ValueError(
+                        f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
+                    ) from None
+                self.cursor = cursor
+                self._inflight.append((record.position.offset, cursor))  # type: ignore[union-attr]
+            records.append(record)
+        return records
 
     async def ack(self, watermarks: Mapping[Partition, int]) -> None:
         if not self.incremental:
