@@ -109,7 +109,7 @@ async def test_a_query_without_limit_is_read_in_pages(pg: asyncpg.Connection, pg
     without LIMIT over a large table must not be held in memory whole."""
     await pg.execute(f'CREATE TABLE "{table}" (id int)')
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(i,) for i in range(1, 1001)])
-    source = make_source(pg_dsn, query=f'SELECT id FROM "{table}" ORDER BY id', readBatchSize=100)
+    source = make_source(pg_dsn, table=table, query=f'SELECT id FROM "{table}" ORDER BY id', readBatchSize=100)
     await source.connect()
     try:
         batches = source.batches(BatchPolicy(max_records=10_000, linger_seconds=0.01))

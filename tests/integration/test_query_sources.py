@@ -28,7 +28,8 @@ def kafka_sink(bootstrap: str, topic: str) -> dict[str, Any]:
 
 
 async def ids_in(bootstrap: str, topic: str, expected: int) -> list[int]:
-    return [json.loads(m.value)["id"] for m in await read_topic(bootstrap, topic, expected, timeout=10)]
+    """The ids on the topic, sorted (the test topics have 4 partitions: no order across them)."""
+    return sorted(json.loads(m.value)["id"] for m in await read_topic(bootstrap, topic, expected, timeout=10))
 
 
 async def test_postgres_incremental_query_without_table_resumes(
@@ -71,7 +72,8 @@ async def test_postgres_plain_query_without_table_reruns(
     finally:
         pipeline.stop()
         await asyncio.wait_for(task, 30)
-    assert (await ids_in(bootstrap, topic, 4))[:4] == [1, 2, 1, 2]  # every poll emits the result again
+    ids = await ids_in(bootstrap, topic, 4)
+    assert len(ids) >= 4 and set(ids) == {1, 2} and ids.count(1) >= 2  # every poll emits the result again
     assert not list(checkpoint_dir.glob("*.json"))  # nothing to resume from: no checkpoint
 
 
@@ -101,8 +103,8 @@ async def test_trino_query_without_table_resumes_after_key(
         return checkpoint.exists() and json.loads(checkpoint.read_text()).get("key") == key
 
     await run_until(spec, lambda: saved(10), name=name, timeout=60)
-    first = await read_topic(bootstrap, topic, 5, timeout=10)
-    assert [json.loads(m.value) for m in first][:2] == [{"id": 2, "shout": "N2"}, {"id": 4, "shout": "N4"}]
+    first = sorted((json.loads(m.value) for m in await read_topic(bootstrap, topic, 5, timeout=10)), key=str)
+    assert {"id": 2, "shout": "N2"} in first and {"id": 4, "shout": "N4"} in first
     assert json.loads(checkpoint.read_text())["trino"].startswith("query|")
 
     trino_run(trino_url, f"INSERT INTO {items} VALUES (11, 'n11'), (12, 'n12')")

@@ -60,10 +60,10 @@ def test_no_secret_in_output_of_a_failing_postgres_connect(bootstrap: str, tmp_p
         },
     }
     code, output = run_processor(spec, secrets, tmp_path)
+    assert leaked(output, secrets, ["s3cr", "etPassw0rd"]) == [], output
     assert code == 1, output
     assert "cannot connect to PostgreSQL (sink)" in output, output
     assert "kafka source subscribed to ***" in output, output  # the topic was logged, masked
-    assert leaked(output, secrets, ["s3cr", "etPassw0rd"]) == [], output
 
 
 def test_no_secret_in_output_of_a_failing_trino_connect(tmp_path: Path) -> None:
@@ -78,14 +78,14 @@ def test_no_secret_in_output_of_a_failing_trino_connect(tmp_path: Path) -> None:
                 "serverURLSecretRef": {"name": "s", "key": "url"},
                 "catalog": "memory",
                 "schema": "default",
-                "query": "SELECT 1 AS id",
+                "table": "items",
                 "basicAuth": {"username": "alice", "passwordSecretRef": {"name": "s", "key": "pw"}},
             },
         },
         "sink": {"type": "kafka", "kafka": {"brokers": ["127.0.0.1:9"], "topic": "unused"}},
     }
     code, output = run_processor(spec, secrets, tmp_path)
+    assert leaked(output, secrets, ["Url-Passw0rd", "alice:Url"]) == [], output
     assert code == 1, output
     assert "credentials are sent over plain http to http://***@127.0.0.1:9" in output, output
     assert "cannot connect to Trino (source)" in output, output
-    assert leaked(output, secrets, ["Url-Passw0rd", "alice:Url"]) == [], output
