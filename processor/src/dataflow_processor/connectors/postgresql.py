@@ -32,12 +32,13 @@ Without ``upsertMode`` a re-delivered record whose key already exists is a const
 with ``changeTrackingColumn``, of ``(changeTrackingColumn, keyColumn)`` so updated rows are read
 again. Pages of ``readBatchSize`` rows are read back to back; once a page comes back short the
 source sleeps ``pollInterval`` seconds. A custom ``query`` (with or without ``table``) is run as is
-every poll (the original's behaviour), read through a server-side cursor ``readBatchSize`` rows at a
-time so a large result never sits in memory whole; if it references ``$1`` it is incremental: ``$1`` is bound to the last value read of
-the cursor column (``changeTrackingColumn``, else ``keyColumn``, else ``id``; ``NULL`` on the first
-poll), e.g. ``SELECT … WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT 1000``. The cursor of
-the last acknowledged row is saved in the checkpoint store (:mod:`.checkpoint`), so a restart
-resumes after it. Records are numbered on partition 0; the watermark maps back to the cursor.
+every poll (the original's behaviour), read through a server-side cursor ``readBatchSize`` rows at
+a time so a large result never sits in memory whole; if it references ``$1`` it is incremental:
+``$1`` is bound to the last value read of the cursor column (``changeTrackingColumn``, else
+``keyColumn``, else ``id``; ``NULL`` on the first poll), e.g. ``SELECT … WHERE $1::bigint IS NULL
+OR id > $1 ORDER BY id LIMIT 1000``. The cursor of the last acknowledged row is saved in the
+checkpoint store (:mod:`.checkpoint`), so a restart resumes after it. Records are numbered on
+partition 0; the watermark maps back to the cursor.
 """
 
 from __future__ import annotations
