@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
 
 CONNECTOR_TYPES = ["kafka", "postgresql", "trino", "nessie"]
+# Largest batchSize/readBatchSize of any connector: what the default 512 MiB processor holds with
+# room to spare (~1.3 KB per 220-byte record in flight; processor/README.md "Memory").
+MAX_BATCH = 100_000
 TRANSFORMATION_TYPES = [
     "timestamp", "flatten", "filter", "mask", "router", "select", "remove", "snakeCase", "camelCase",
 ]
@@ -133,7 +136,7 @@ def kafka_block() -> Schema:
     registry["tls"] = tls_block()
     props["schemaRegistry"] = obj("Confluent schema registry for Avro records.", registry)
     props["rawMode"] = b("Source: wrap each payload as `{value, _metadata}` instead of parsing it as the record.")
-    props["batchSize"] = i("Sink: records per produce batch. Default 500.", 1, 100000)
+    props["batchSize"] = i("Sink: records per produce batch. Default 500.", 1, MAX_BATCH)
     return obj("Kafka connector.", props)
 
 
@@ -146,8 +149,8 @@ def postgresql_block() -> Schema:
         "pollInterval": i("Source: seconds between polls. Default 5.", 1, 86400),
         "keyColumn": s("Source: increasing column the poll resumes from. Default `id`.", 63),
         "changeTrackingColumn": s("Source: timestamp column to poll changes by, instead of keyColumn.", 63),
-        "readBatchSize": i("Source: rows per poll query. Default 1000.", 1, 1000000),
-        "batchSize": i("Sink: rows per COPY batch and transaction. Default 1000.", 1, 1000000),
+        "readBatchSize": i("Source: rows per poll query. Default 1000.", 1, MAX_BATCH),
+        "batchSize": i("Sink: rows per COPY batch and transaction. Default 1000.", 1, MAX_BATCH),
         "batchFlushIntervalSeconds": i("Sink: flush a partial batch after this many seconds. Default 1.", 0, 3600),
         "autoCreateTable": b("Sink: create the table when it does not exist."),
         "upsertMode": b("Sink: INSERT … ON CONFLICT (conflictKey) DO UPDATE."),
@@ -172,7 +175,7 @@ def trino_block() -> Schema:
         "query": s("Source: custom SELECT run on every poll.", 65536),
         "pollInterval": i("Source: seconds between polls. Default 5.", 1, 86400),
         "keyColumn": s("Source: increasing column the poll resumes from. Default `id`.", 63),
-        "batchSize": i("Sink: rows per INSERT. Default 500.", 1, 100000),
+        "batchSize": i("Sink: rows per INSERT. Default 500.", 1, MAX_BATCH),
         "batchFlushIntervalSeconds": i("Sink: flush a partial batch after this many seconds. Default 1.", 0, 3600),
         "autoCreateTable": b("Sink: create the table when it does not exist."),
         "rawMode": b("Source: emit `{value, _metadata}` records."),
@@ -198,7 +201,7 @@ def nessie_block() -> Schema:
         "basicAuth": basic_auth("Basic authentication to Nessie."),
         "pollInterval": i("Source: seconds between snapshot polls. Default 10.", 1, 86400),
         "rawMode": b("Source: emit `{value, _metadata}` records."),
-        "batchSize": i("Sink: rows per Iceberg commit. Default 10000.", 1, 10000000),
+        "batchSize": i("Sink: rows per Iceberg commit. Default 10000.", 1, MAX_BATCH),
         "batchFlushIntervalSeconds": i("Sink: commit a partial batch after this many seconds. Default 10.", 0, 3600),
         "autoCreateTable": b("Sink: create the namespace and table (schema inferred from the first batch)."),
         "s3Endpoint": s("S3 endpoint of the warehouse, e.g. `http://minio:9000`.", 2048),

@@ -233,6 +233,18 @@ def resource_validations() -> list[dict[str, str]]:
     return out
 
 
+MAX_ROUTERS = 2  # x 16 routes (CRD maxItems) = 32 route sinks, each a connection and a writer
+
+
+def router_count_validations() -> list[dict[str, str]]:
+    return [{
+        "expression": "!has(object.spec.transformations) || "
+                      f"object.spec.transformations.filter(t, t.type == 'router').size() <= {MAX_ROUTERS}",
+        "message": f"spec.transformations: at most {MAX_ROUTERS} router transformations "
+                   f"(at most {MAX_ROUTERS * 16} route sinks) in one DataFlow",
+    }]
+
+
 def validations() -> list[dict[str, str]]:
     return (
         endpoint_validations("object.spec.source", "spec.source", "source")
@@ -240,6 +252,7 @@ def validations() -> list[dict[str, str]]:
         + endpoint_validations("object.spec.errors", "spec.errors", "sink", guard="has(object.spec.errors)")
         + transform_validations()
         + route_sink_validations()
+        + router_count_validations()
         + secret_namespace_validations()
         + object_validations()
         + resource_validations()

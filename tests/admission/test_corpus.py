@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from dataflow_processor.admission import validate_object
+from dataflow_processor.pipeline import Pipeline
+from dataflow_processor.spec.loader import load_spec
 
 from tests.admission.corpus import Case, load_cases
 
@@ -95,3 +97,13 @@ def test_policy_type_checks_clean(cluster_with_policy: str) -> None:
             return
         time.sleep(1)
     pytest.fail("policy status.typeChecking never written (is kube-controller-manager running?)")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.valid], ids=[c.name for c in CASES if c.valid])
+def test_processor_loads_every_admitted_case(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What admission lets in, the processor must be able to start: its own spec loader accepts the
+    case (secret refs may stay unresolved here) and builds the chain and every connector from it."""
+    monkeypatch.setenv("DATAFLOW_CHECKPOINT_DIR", str(tmp_path))  # a polling source's store, never a cluster's
+    spec = load_spec(case.path, None, require_resolved=False)
+    pipeline = Pipeline.from_spec(spec, namespace=NAMESPACE, name=case.name)
+    assert pipeline.source.type_name == spec.source.type

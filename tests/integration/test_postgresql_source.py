@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from dataflow_processor.connectors.base import ConnectorContext
+from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
 from dataflow_processor.connectors.checkpoint import (
     CONFIGMAP_KEY,
     ConfigMapCheckpointStore,
@@ -102,6 +102,22 @@ async def test_plain_custom_query_reruns_every_poll(pg: asyncpg.Connection, pg_d
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(1,), (2,)])
     sink = await collect(make_source(pg_dsn, table=table, query=f'SELECT id FROM "{table}" ORDER BY id'), 4)
     assert [r.value["id"] for r in sink.records[:4]] == [1, 2, 1, 2]  # type: ignore[index]
+
+
+async def test_a_query_without_limit_is_read_in_pages(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
+    """A custom query's result is streamed through a cursor readBatchSize rows at a time: a query
+    without LIMIT over a large table must not be held in memory whole."""
+    await pg.execute(f'CREATE TABLE "{table}" (id int)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(i,) for i in range(1, 1001)])
+    source = make_source(pg_dsn, table=table, query=f'SELECT id FROM "{table}" ORDER BY id', readBatchSize=100)
+    await source.connect()
+    try:
+        batches = source.batches(BatchPolicy(max_records=10_000, linger_seconds=0.01))
+        sizes = [len(await batches.__anext__()) for _ in range(10)]
+        assert sizes == [100] * 10  # one poll, ten pages
+        await batches.aclose()
+    finally:
+        await source.close()
 
 
 async def test_raw_mode_and_json_forms_of_types(

@@ -16,7 +16,9 @@ Compatible with the original's envelope (``error.message``, ``error.timestamp``,
 
 ``original_message`` is the source payload as read (re-parsed from the raw bytes) for parse and
 transform failures — the raw text under ``original_data`` when it is not a JSON object — and the
-record as it was about to be written for write failures.
+record as it was about to be written for write failures. A payload no sink could encode (nested
+deeper than orjson's 254 levels: parsing accepts 1,024) is carried as its raw text under
+``original_data`` instead, so the envelope itself can always be written.
 """
 
 from __future__ import annotations
@@ -43,7 +45,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def encodable(value: Any) -> bool:
+    """Whether ``value`` can be written as JSON (not nested too deep, keys and values encodable)."""
+    try:
+        orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return True
+
+
+def raw_text(record: Record) -> str:
+    """The record as text for a log line or ``original_data``: its raw bytes, else its value's repr
+    (bounded: a value that cannot be encoded may not be printable in full either)."""
+    if record.raw is not None:
+        return record.raw.decode("utf-8", errors="replace")
+    try:
+        return repr(record.value)
+    except RecursionError:
+        return "<not printable: nested too deep>"
+
+
 def original_message(record: Record, stage: str) -> dict[str, Any]:
+    message = _original_message(record, stage)
+    if not encodable(message):
+        return {"original_data": raw_text(record)}
+    return message
+
+
+def _original_message(record: Record, stage: str) -> dict[str, Any]:
     if stage != "write" and record.raw is not None:
         try:
             parsed = orjson.loads(record.raw)

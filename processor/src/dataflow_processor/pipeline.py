@@ -10,7 +10,10 @@
 * **Batches** move between stages through bounded ``asyncio.Queue``\\ s (``queue_size`` batches
   each). When a queue is full the reader waits, so it stops asking the source for more: that is the
   backpressure. A writer gathers queued records into sink batches of the sink's ``batch_size``
-  (default ``batch_size``) and flushes after ``flush_interval`` (default ``linger_seconds``).
+  (default ``batch_size``) and flushes after ``flush_interval`` (default ``linger_seconds``), or
+  as soon as the batch holds its share of ``max_pending_bytes`` (estimated JSON bytes,
+  :func:`~dataflow_processor.records.payload_size`): large records make smaller batches instead of
+  a batchSize of them exhausting memory.
 * **At least once.** Every source batch is registered with the :class:`WatermarkTracker` in read
   order: the records of one partition share an :class:`AckRange`, which counts per record the
   outputs derived from it (0 → done at once, e.g. filtered out; N for a flatten fan-out; +1 for a
@@ -31,7 +34,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -47,9 +52,9 @@ from dataflow_processor.connectors.base import (
     Source,
     classify_error,
 )
-from dataflow_processor.errors_envelope import build_envelope
+from dataflow_processor.errors_envelope import build_envelope, encodable, raw_text
 from dataflow_processor.metrics import Metrics
-from dataflow_processor.records import Partition, Record
+from dataflow_processor.records import Partition, Record, payload_size
 from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.transforms.base import Transform
@@ -59,6 +64,7 @@ from dataflow_processor.watermark import WatermarkTracker, hold, release_records
 log = logging.getLogger("dataflow_processor.pipeline")
 
 _FLUSH = object()
+MIN_PENDING_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class PipelineSettings:
     retry_initial: float = 0.2
     retry_max: float = 30.0
     shutdown_timeout: float = 25.0
+    # JSON bytes that the sink batches being gathered may hold together, split evenly among the sinks
+    # (main, routes, errors; at least 1 MiB each): a batch is written once its share is reached,
+    # whatever the sink's batchSize says (docs: processor/README.md, Memory)
+    max_pending_bytes: int = 32 * 2**20
 
 
 @dataclass
@@ -389,6 +399,8 @@ class Pipeline:
                 if record.value is not None
                 else (record.raw.decode("utf-8", errors="replace") if record.raw is not None else None)
             )
+            if not encodable(payload):  # nested too deep for a JSON log line: log its text instead
+                payload = raw_text(record)
             log.error(
                 "record failed at stage %s and cannot go to an errors sink: %s",
                 stage,
@@ -419,10 +431,18 @@ class Pipeline:
             transform_type=transform_type,
         )
 
+    @property
+    def pending_bytes_cap(self) -> int:
+        """Each sink's share of ``max_pending_bytes``."""
+        return max(MIN_PENDING_BYTES, self.settings.max_pending_bytes // len(self.targets))
+
     async def _writer(self, target: SinkTarget) -> None:
         batch_size = target.sink.batch_size or self.settings.batch_size
         linger = target.sink.flush_interval if target.sink.flush_interval is not None else self.settings.linger_seconds
+        max_bytes = self.pending_bytes_cap
         pending: list[Record] = []
+        sizes: list[int] = []  # payload_size of each pending record
+        pending_bytes = 0
         deadline = 0.0
         queue = target.queue
         while True:
@@ -442,13 +462,23 @@ class Pipeline:
                 if not pending:
                     deadline = time.monotonic() + linger
                 pending.extend(item)
-            while len(pending) >= batch_size:
-                chunk, pending = pending[:batch_size], pending[batch_size:]
+                added = [r.size if r.size > 0 else payload_size(r) for r in item]
+                sizes.extend(added)
+                pending_bytes += sum(added)
+            while len(pending) >= batch_size or pending_bytes >= max_bytes:
+                count = min(batch_size, len(pending))
+                if pending_bytes >= max_bytes:  # the fewest leading records that reach the cap
+                    count = min(count, bisect.bisect_left(list(itertools.accumulate(sizes[:count])), max_bytes) + 1)
+                chunk, pending = pending[:count], pending[count:]
+                pending_bytes -= sum(sizes[:count])
+                del sizes[:count]
                 await self._write(target, chunk)
                 if pending:
                     deadline = time.monotonic() + linger
             if pending and (closed or item is _FLUSH):
                 chunk, pending = pending, []
+                sizes.clear()
+                pending_bytes = 0
                 await self._write(target, chunk)
             if closed:
                 return

@@ -19,6 +19,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -47,7 +49,7 @@ class Position(NamedTuple):
 class Record:
     """One message. ``value`` is the JSON object once parsed; ``route`` is set by the router."""
 
-    __slots__ = ("ack_index", "metadata", "position", "raw", "route", "token", "value")
+    __slots__ = ("ack_index", "metadata", "position", "raw", "route", "size", "token", "value")
 
     def __init__(  # positional arguments are the fast way in a source's per-record loop
         self,
@@ -67,10 +69,11 @@ class Record:
         self.token = token
         self.ack_index = ack_index
         self.route = route
+        self.size = 0  # estimated JSON bytes, see payload_size; 0 = not estimated yet
 
     def child(self, value: dict[str, Any]) -> Record:
         """A fan-out child: same origin (position, token and index, metadata, raw), new value."""
-        return Record(
+        child = Record(
             value,
             raw=self.raw,
             metadata=self.metadata,
@@ -79,6 +82,8 @@ class Record:
             ack_index=self.ack_index,
             route=self.route,
         )
+        child.size = -1  # its raw bytes are the parent's: estimate from its own value
+        return child
 
     def __repr__(self) -> str:
         return f"Record(value={self.value!r}, position={self.position!r}, route={self.route!r})"
@@ -95,3 +100,29 @@ class UndecodableRecord(Record):
     def __init__(self, raw: bytes, error: str, **kwargs: Any) -> None:
         super().__init__(None, raw=raw, **kwargs)
         self.error = error
+
+
+UNKNOWN_SIZE = 1024
+"""The estimate for a value that cannot be encoded (it will fail at its sink anyway)."""
+
+
+def payload_size(record: Record) -> int:
+    """The record's size as JSON bytes, estimated once and kept in ``record.size``.
+
+    The raw bytes as read when the record has its own (``size`` 0), else the encoded value (polling
+    sources, flatten children, errors envelopes). What the pipeline bounds a sink batch by; the
+    Python objects of a parsed record take about 5x this (docs: processor/README.md, Memory).
+    """
+    size = record.size
+    if size > 0:
+        return size
+    raw = record.raw
+    if size == 0 and raw is not None:
+        size = len(raw) or 1
+    else:
+        try:
+            size = len(orjson.dumps(record.value, option=orjson.OPT_NON_STR_KEYS))
+        except (TypeError, orjson.JSONEncodeError):
+            size = UNKNOWN_SIZE
+    record.size = size
+    return size

@@ -433,6 +433,7 @@ class KafkaRecord(Record):
         self.token = None
         self.ack_index = 0
         self.route = None
+        self.size = len(self.raw) if self.raw else 0  # the pipeline's estimate of its bytes (payload_size)
         self._message = message
 
     @property

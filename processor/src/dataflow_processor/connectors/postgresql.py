@@ -1,6 +1,8 @@
 """PostgreSQL source (table polling with a durable cursor) and sink (batched COPY), on asyncpg.
 
-**Sink.** The table's columns and types are read once at ``connect`` (and again only after the
+**Sink.** Every PostgreSQL sink of a DataFlow (main, errors, route sinks) with the same
+connection string shares one pool of at most :data:`SHARED_POOL_SIZE` connections. The table's
+columns and types are read once at ``connect`` (and again only after the
 server says the table changed). Two layouts, chosen from the table as the original did:
 
 * *document*: the table has a ``jsonb`` column ``data`` — each record is written whole into it
@@ -29,12 +31,14 @@ Without ``upsertMode`` a re-delivered record whose key already exists is a const
 **Source.** Polls a table in the order of an increasing key — ``keyColumn`` (default ``id``) — or,
 with ``changeTrackingColumn``, of ``(changeTrackingColumn, keyColumn)`` so updated rows are read
 again. Pages of ``readBatchSize`` rows are read back to back; once a page comes back short the
-source sleeps ``pollInterval`` seconds. A custom ``query`` is run as is every poll (the original's
-behaviour); if it references ``$1`` it is incremental: ``$1`` is bound to the last value read of
-the cursor column (``changeTrackingColumn``, else ``keyColumn``, else ``id``; ``NULL`` on the first
-poll), e.g. ``SELECT … WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT 1000``. The cursor of
-the last acknowledged row is saved in the checkpoint store (:mod:`.checkpoint`), so a restart
-resumes after it. Records are numbered on partition 0; the watermark maps back to the cursor.
+source sleeps ``pollInterval`` seconds. A custom ``query`` (with or without ``table``) is run as is
+every poll (the original's behaviour), read through a server-side cursor ``readBatchSize`` rows at
+a time so a large result never sits in memory whole; if it references ``$1`` it is incremental:
+``$1`` is bound to the last value read of the cursor column (``changeTrackingColumn``, else
+``keyColumn``, else ``id``; ``NULL`` on the first poll), e.g. ``SELECT … WHERE $1::bigint IS NULL
+OR id > $1 ORDER BY id LIMIT 1000``. The cursor of the last acknowledged row is saved in the
+checkpoint store (:mod:`.checkpoint`), so a restart resumes after it. Records are numbered on
+partition 0; the watermark maps back to the cursor.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from dataflow_processor.connectors.base import (
 from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
 from dataflow_processor.connectors.registry import register_sink, register_source
 from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.redaction import connect_error
 from dataflow_processor.spec.connectors import PostgresSinkConfig, PostgresSourceConfig
 
 log = logging.getLogger("dataflow_processor.connectors.postgresql")
@@ -111,6 +116,65 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+class PostgresConnectError(ConnectionError):
+    """Connecting failed; the message never quotes the connection string (see :mod:`..redaction`)."""
+
+
+async def open_pool(dsn: str, role: str, max_size: int = 1, **options: Any) -> asyncpg.Pool:
+    """A pool for ``dsn``; a failure is reported without any text built from the DSN (asyncpg's
+    parse errors quote pieces of it, a password among them)."""
+    try:
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, **options)
+    except Exception as exc:
+        # "from None": the original error (and its text) must not reach a traceback in the log
+        raise PostgresConnectError(connect_error(f"PostgreSQL ({role})", exc)) from None
+
+
+SHARED_POOL_SIZE = 2
+"""Connections at most of the pool that every sink of one DataFlow with the same connection string
+shares (main, errors and route sinks): 32 route sinks to one database open 1-2 connections, not 34."""
+
+@dataclass
+class _SharedPool:
+    opening: asyncio.Future[asyncpg.Pool]
+    users: int = 0
+
+
+_shared: dict[tuple[str, int], _SharedPool] = {}  # (dsn, event loop) → the pool being opened or open
+
+
+async def shared_sink_pool(dsn: str, role: str) -> asyncpg.Pool:
+    """The pool of the sinks writing to ``dsn`` (opened by the first; one more user after).
+
+    The entry is made before the first await, so sinks connecting at once still share one pool.
+    """
+    key = (dsn, id(asyncio.get_running_loop()))
+    entry = _shared.get(key)
+    if entry is None:
+        entry = _shared[key] = _SharedPool(asyncio.ensure_future(open_pool(dsn, role, max_size=SHARED_POOL_SIZE)))
+    entry.users += 1
+    try:
+        return await asyncio.shield(entry.opening)
+    except BaseException:
+        entry.users -= 1
+        if entry.users == 0 and _shared.get(key) is entry:
+            del _shared[key]
+        raise
+
+
+async def release_sink_pool(pool: asyncpg.Pool) -> None:
+    """One user less; the last one closes the pool."""
+    for key, entry in list(_shared.items()):
+        opening = entry.opening
+        if opening.done() and not opening.cancelled() and not opening.exception() and opening.result() is pool:
+            entry.users -= 1
+            if entry.users > 0:
+                return
+            del _shared[key]
+            break
+    await pool.close()
 
 
 def _sqlstate_message(exc: BaseException) -> str:
@@ -438,7 +502,7 @@ class PostgresSink(Sink):
     async def connect(self) -> None:
         if not self.config.connection_string:
             raise ValueError("postgresql sink: connectionString is not resolved")
-        self.pool = await asyncpg.create_pool(self.config.connection_string, min_size=1, max_size=1)
+        self.pool = await shared_sink_pool(self.config.connection_string, self.context.role)
         async with self.pool.acquire() as conn:
             await self._load_table(conn)
 
@@ -488,8 +552,8 @@ class PostgresSink(Sink):
 
     async def close(self) -> None:
         if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+            pool, self.pool = self.pool, None
+            await release_sink_pool(pool)
 
     # -------------------------------------------------------------- preparing rows
 
@@ -766,7 +830,7 @@ class PostgresSource(Source):
             for name in ("json", "jsonb"):
                 await conn.set_type_codec(name, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
 
-        self.pool = await asyncpg.create_pool(self.config.connection_string, min_size=1, max_size=1, init=init)
+        self.pool = await open_pool(self.config.connection_string, self.context.role, init=init)
         if self.config.query is None:
             async with self.pool.acquire() as conn:
                 columns = await table_columns(conn, self.table)
@@ -808,7 +872,8 @@ class PostgresSource(Source):
         cursor = state.get("cursor")
         if isinstance(cursor, list) and len(cursor) == len(self.cursor_columns):
             self.cursor = self.saved_cursor = tuple(decode_cursor(v) for v in cursor)
-            log.info("resuming %s after %s (checkpoint in %s)", self.table or "query", self.cursor, self.store.where)
+            where = self.store.where
+            log.info("resuming %s after %s (checkpoint in %s)", self.config.table or "query", self.cursor, where)
 
     async def close(self) -> None:
         self._closed.set()
@@ -821,20 +886,30 @@ class PostgresSource(Source):
 
     # -------------------------------------------------------------- reading
 
-    async def _fetch(self) -> list[asyncpg.Record]:
+    async def _pages(self) -> AsyncIterator[list[asyncpg.Record]]:
+        """One poll's rows, in pages of at most ``readBatchSize``.
+
+        A table poll is one ``LIMIT`` query. A custom query is read through a server-side cursor
+        inside a read-only transaction, ``readBatchSize`` rows at a time, so a query without a
+        ``LIMIT`` over a large table never sits in memory whole.
+        """
         assert self.pool is not None
-        rows: list[asyncpg.Record]
         async with self.pool.acquire() as conn:
-            if self.config.query is not None:
-                if self.incremental:
-                    rows = await conn.fetch(self.config.query, self.cursor[0] if self.cursor else None)
+            if self.config.query is None:
+                if self.cursor is None:
+                    yield await conn.fetch(self._sql_first)
                 else:
-                    rows = await conn.fetch(self.config.query)
-            elif self.cursor is None:
-                rows = await conn.fetch(self._sql_first)
-            else:
-                rows = await conn.fetch(self._sql, *self.cursor)
-        return rows
+                    yield await conn.fetch(self._sql, *self.cursor)
+                return
+            args = [self.cursor[0] if self.cursor else None] if self.incremental else []
+            async with conn.transaction(readonly=True):
+                cursor = await conn.cursor(self.config.query, *args)
+                while True:
+                    rows = await cursor.fetch(self.config.read_batch_size)
+                    if rows:
+                        yield rows
+                    if len(rows) < self.config.read_batch_size:
+                        return
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -852,32 +927,37 @@ class PostgresSource(Source):
     async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
         while not self._closed.is_set():
             started = time.monotonic()
+            read = 0
             try:
-                rows = await self._fetch()
+                async for rows in self._pages():
+                    read = len(rows)
+                    records = self._records(rows)
+                    for start in range(0, len(records), policy.max_records):
+                        yield records[start : start + policy.max_records]
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning(
-                    "polling %s failed, retrying in %ss: %s", self.table or "query", self.config.poll_interval, exc
-                )
+                what = self.config.table or "query"
+                log.warning("polling %s failed, retrying in %ss: %s", what, self.config.poll_interval, exc)
                 await self._sleep(self.config.poll_interval)
                 continue
-            records: list[Record] = []
-            for row in rows:
-                record = self._to_record(row)
-                if self.incremental:
-                    try:
-                        cursor = tuple(row[c] for c in self.cursor_columns)
-                    except KeyError:
-                        raise ValueError(
-                            f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
-                        ) from None
-                    self.cursor = cursor
-                    self._inflight.append((record.position.offset, cursor))  # type: ignore[union-attr]
-                records.append(record)
-            for start in range(0, len(records), policy.max_records):
-                yield records[start : start + policy.max_records]
-            full_page = self.config.query is None and len(rows) >= self.config.read_batch_size
+            full_page = self.config.query is None and read >= self.config.read_batch_size
             if not full_page:
                 await self._sleep(max(0.0, self.config.poll_interval - (time.monotonic() - started)))
+
+    def _records(self, rows: list[asyncpg.Record]) -> list[Record]:
+        records: list[Record] = []
+        for row in rows:
+            record = self._to_record(row)
+            if self.incremental:
+                try:
+                    cursor = tuple(row[c] for c in self.cursor_columns)
+                except KeyError:
+                    raise ValueError(
+                        f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
+                    ) from None
+                self.cursor = cursor
+                self._inflight.append((record.position.offset, cursor))  # type: ignore[union-attr]
+            records.append(record)
+        return records
 
     async def ack(self, watermarks: Mapping[Partition, int]) -> None:
         if not self.incremental:

@@ -83,6 +83,7 @@ from dataflow_processor.connectors.keycloak import BearerAuth, TokenProvider
 from dataflow_processor.connectors.registry import register_sink, register_source
 from dataflow_processor.connectors.values import parse_datetime, to_json_value
 from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.redaction import connect_error, redact_url
 from dataflow_processor.spec.connectors import TrinoSinkConfig, TrinoSourceConfig, _TrinoCommon
 
 USER = "dataflow-operator"
@@ -422,6 +423,17 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def connect_failure(exc: BaseException, role: str) -> BaseException:
+    """The error to raise for a failed first statement: Trino's own answer (a query error, an HTTP
+    status) keeps its text; a client-side failure (a URL that does not parse, an unreachable host)
+    is told by type only, since its text is built from ``serverURL`` (credentials and all)."""
+    if isinstance(exc, (trino.exceptions.TrinoQueryError, trino.exceptions.HttpError)):
+        message = f"trino ({role}): {exc}"
+    else:
+        message = connect_error(f"Trino ({role})", exc)
+    return TransientError(message) if is_transient(exc) else RuntimeError(message)
+
+
 class _BearerProvider(trino.auth.Authentication):
     """trino client auth that asks the token provider on every request (refresh before expiry)."""
 
@@ -440,10 +452,11 @@ class TrinoClient:
     """Runs statements through ``trino.dbapi`` in a worker thread; one connection per connector."""
 
     def __init__(self, config: _TrinoCommon, context: ConnectorContext) -> None:
-        assert config.server_url and config.catalog and config.schema_ and config.table
+        # a query-only source has no table; every other use has one (the models require it)
+        assert config.server_url and config.catalog and config.schema_
         self.config = config
         self.context = context
-        self.catalog, self.schema, self.table = config.catalog, config.schema_, config.table
+        self.catalog, self.schema, self.table = config.catalog, config.schema_, config.table or ""
         self.token_provider: TokenProvider | None = None
         auth: trino.auth.Authentication | None = None
         if config.keycloak is not None:
@@ -454,7 +467,9 @@ class TrinoClient:
         url = config.server_url if "://" in config.server_url else f"http://{config.server_url}"
         parsed = urlparse(url)
         if auth is not None and parsed.scheme == "http":
-            context.logger.warning("trino %s: credentials are sent over plain http to %s", context.role, url)
+            context.logger.warning(
+                "trino %s: credentials are sent over plain http to %s", context.role, redact_url(url)
+            )
         self._connection = trino.dbapi.connect(  # type: ignore[no-untyped-call]
             host=url.rstrip("/"),
             user=(config.basic_auth.username if config.basic_auth and config.basic_auth.username else USER),
@@ -519,6 +534,9 @@ class TrinoSink(Sink):
         self.client = TrinoClient(self.config, self.context)
         try:
             await self.client.query("SELECT 1")
+        except Exception as exc:
+            raise connect_failure(exc, self.context.role) from None
+        try:
             self.column_types = await self.client.columns()
         except Exception as exc:
             raise self._classify(exc) from exc
@@ -637,7 +655,8 @@ class TrinoSource(Source):
         self.client: TrinoClient | None = None
         self.store: CheckpointStore = checkpoint_store(context)
         self.key_column = config.key_column
-        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}"
+        # the watermark partition (and checkpoint identity): the table, or "query" for a query-only source
+        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}" if config.table else "query"
         self._last_key: Any = None  # last key read (in memory)
         self._key_type: str | None = None
         self._next_offset = 0
@@ -650,7 +669,7 @@ class TrinoSource(Source):
         try:
             await self.client.query("SELECT 1")
         except Exception as exc:
-            raise (TransientError(f"trino: {exc}") if is_transient(exc) else exc) from exc
+            raise connect_failure(exc, self.context.role) from None
         saved = await self.store.load()
         if saved and self.key_column and saved.get("trino") == self._identity():
             self._last_key, self._key_type = saved.get("key"), saved.get("keyType")

@@ -24,6 +24,10 @@ from pydantic import Field, field_validator, model_validator
 
 from dataflow_processor.spec.common import SecretRef, SpecModel, require_one_of
 
+MAX_BATCH = 100_000
+"""Largest batchSize / readBatchSize, as in the CRD (scripts/gen_crd.py): what the default 512 MiB
+processor holds; the pipeline also flushes a sink batch early by bytes (processor/README.md, Memory)."""
+
 SECRET_TARGET: dict[str, Any] = {"x-secret-target": True}
 """Marks a field that only the mounted Secret fills (the literal twin of a ref the CRD has no literal for)."""
 
@@ -100,7 +104,7 @@ class _KafkaCommon(SpecModel):
     avro_schema_file: str | None = None
     schema_registry: SchemaRegistry | None = None
     raw_mode: bool = Field(default=False, description="Source: wrap payloads as {value, _metadata}.")
-    batch_size: int = Field(default=500, ge=1, description="Sink: records per produce batch.")
+    batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, description="Sink: records per produce batch.")
 
     _split = field_validator("brokers", mode="before")(_split_brokers)
 
@@ -140,26 +144,37 @@ class _PostgresCommon(SpecModel):
     poll_interval: int = Field(default=5, ge=1, description="Source: seconds between polls.")
     key_column: str = Field(default="id", description="Source: increasing column the poll resumes from.")
     change_tracking_column: str | None = Field(default=None, description="Source: timestamp column to poll by.")
-    read_batch_size: int = Field(default=1000, ge=1, description="Source: rows per poll query.")
+    read_batch_size: int = Field(default=1000, ge=1, le=MAX_BATCH, description="Source: rows per poll query.")
     # sink side
-    batch_size: int = Field(default=1000, ge=1, description="Sink: rows per COPY batch and transaction.")
+    batch_size: int = Field(default=1000, ge=1, le=MAX_BATCH, description="Sink: rows per COPY batch and transaction.")
     batch_flush_interval_seconds: float = Field(default=1.0, ge=0, description="Sink: flush a partial batch after.")
     auto_create_table: bool = False
     upsert_mode: bool = False
     conflict_key: str = Field(default="id", description="Sink: conflict column(s) for upsertMode, comma-separated.")
 
-    @model_validator(mode="after")
-    def _required(self) -> _PostgresCommon:
-        require_one_of(self, "connection_string", "table")
-        return self
 
 
 class PostgresSourceConfig(_PostgresCommon):
-    """PostgreSQL, read side."""
+    """PostgreSQL, read side: a ``table`` to poll, or a custom ``query`` (then ``table`` is optional
+    and only labels the records' metadata), as the admission policy allows."""
+
+    @model_validator(mode="after")
+    def _required(self) -> PostgresSourceConfig:
+        require_one_of(self, "connection_string")
+        if self.query is None:
+            require_one_of(self, "table")
+        elif not self.query.strip():
+            raise ValueError("query: must not be empty")
+        return self
 
 
 class PostgresSinkConfig(_PostgresCommon):
     """PostgreSQL, write side."""
+
+    @model_validator(mode="after")
+    def _required(self) -> PostgresSinkConfig:
+        require_one_of(self, "connection_string", "table")
+        return self
 
 
 # ----------------------------------------------------------------------------- Trino
@@ -196,8 +211,7 @@ class _TrinoCommon(SpecModel):
     query_timeout_seconds: float = Field(default=30.0, gt=0, description="HTTP request timeout of each query")
     raw_mode: bool = False
 
-    @model_validator(mode="after")
-    def _required(self) -> _TrinoCommon:
+    def _require(self, *, table: bool) -> None:
         missing = []
         for attr, alias in (
             ("server_url", "serverURL"),
@@ -205,17 +219,21 @@ class _TrinoCommon(SpecModel):
             ("schema_", "schema"),
             ("table", "table"),
         ):
+            if attr == "table" and not table:
+                continue
             ref = "schema_secret_ref" if attr == "schema_" else f"{attr}_secret_ref"
             if not getattr(self, attr) and getattr(self, ref) is None:
                 missing.append(f"{alias} or {alias}SecretRef is required")
         if missing:
             raise ValueError("; ".join(missing))
-        return self
 
 
 class TrinoSourceConfig(_TrinoCommon):
+    """Trino, read side: a ``table`` to poll, or a custom ``query`` (then ``table`` is optional; the
+    query names its own tables with the connection's ``catalog`` and ``schema`` as defaults)."""
+
     # sink-only fields, accepted and ignored on the read side
-    batch_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=MAX_BATCH)
     batch_flush_interval_seconds: float = Field(default=1.0, ge=0)
     auto_create_table: bool = False
     query: str | None = None
@@ -226,15 +244,27 @@ class TrinoSourceConfig(_TrinoCommon):
         '"" re-runs a custom query every poll',
     )
 
+    @model_validator(mode="after")
+    def _required(self) -> TrinoSourceConfig:
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query: must not be empty")
+        self._require(table=self.query is None)
+        return self
+
 
 class TrinoSinkConfig(_TrinoCommon):
-    batch_size: int = Field(default=500, ge=1, description="Sink: rows per INSERT.")
+    batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, description="Sink: rows per INSERT.")
     batch_flush_interval_seconds: float = Field(default=1.0, ge=0)
     auto_create_table: bool = False
     # source-only fields, accepted and ignored on the write side
     query: str | None = None
     poll_interval: int = Field(default=5, ge=1)
     key_column: str = "id"
+
+    @model_validator(mode="after")
+    def _required(self) -> TrinoSinkConfig:
+        self._require(table=True)
+        return self
 
 
 # ----------------------------------------------------------------------------- Nessie (Iceberg)
@@ -273,7 +303,7 @@ class _NessieCommon(SpecModel):
 
 class _NessieFields(_NessieCommon):
     poll_interval: int = Field(default=10, ge=1, description="Source: seconds between snapshot polls.")
-    batch_size: int = Field(default=10000, ge=1, description="Sink: rows per Iceberg commit.")
+    batch_size: int = Field(default=10000, ge=1, le=MAX_BATCH, description="Sink: rows per Iceberg commit.")
     batch_flush_interval_seconds: float = Field(default=10.0, ge=0, description="Sink: commit a partial batch after.")
     auto_create_table: bool = False
     s3_endpoint: str | None = Field(default=None, alias="s3Endpoint")

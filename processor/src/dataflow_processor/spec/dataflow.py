@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dataflow_processor.spec.common import SpecModel
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.spec.transformations import RouterConfig, TransformationSpec
+
+MAX_ROUTERS = 2
+"""Router transformations one DataFlow may have (x 16 routes each = 32 route sinks), as the admission
+policy says (scripts/gen_policy.py): every route sink is a connection, a writer and a byte share."""
 
 
 class DataFlowSpec(SpecModel):
@@ -28,6 +32,16 @@ class DataFlowSpec(SpecModel):
     tolerations: list[dict[str, Any]] | None = None
     processor_image: str | None = Field(default=None, description="Overrides the processor image (operator).")
     image_pull_secrets: list[dict[str, Any]] | None = Field(default=None, description="Pull secrets (operator).")
+
+    @model_validator(mode="after")
+    def _routers(self) -> DataFlowSpec:
+        routers = sum(1 for t in self.transformations if t.type == "router")
+        if routers > MAX_ROUTERS:
+            raise ValueError(
+                f"transformations: at most {MAX_ROUTERS} router transformations "
+                f"(at most {MAX_ROUTERS * 16} route sinks) in one DataFlow, got {routers}"
+            )
+        return self
 
     def route_sinks(self) -> Iterator[tuple[str, int, int, str, SinkSpec]]:
         """Every router route sink: ``(field path, transformation index, route index, condition, sink)``."""

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from dataflow_processor.redaction import register_secrets
 from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.secrets import (
     SecretMergeError,
@@ -74,7 +75,10 @@ def load_spec(
     doc = read_spec_document(spec_path)
     if secrets_path is not None:
         try:
-            doc = merge_secret_values(doc, read_secret_values(secrets_path))
+            values = read_secret_values(secrets_path)
+            # before anything can log them: from here on every log line masks these values
+            register_secrets(values.values())
+            doc = merge_secret_values(doc, values)
         except SecretMergeError as exc:
             raise SpecError([str(exc)]) from exc
     spec = parse_spec(doc)

@@ -12,7 +12,12 @@ Semantics (original, plus the nested-path choice documented in the README):
 * a scalar element is put back at the array's path (``tags: ["x","y"]`` → ``tags: "x"``,
   ``tags: "y"``);
 * an empty array gives one record without the array;
-* all outputs share the input's source position, metadata and ack token.
+* all outputs share the input's source position, metadata and ack token;
+* **fan-out cap**: an array of more than :data:`MAX_FANOUT` elements fails the whole record
+  (errors sink, the message names the field, the count and the record's position) instead of
+  being flattened: one 960 KB record of small elements would otherwise become ~480,000 records
+  (~280 B each, +130 MiB). The record is kept whole rather than emitted in part, so re-feeding it
+  from the errors sink cannot duplicate the outputs already written.
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ from dataflow_processor.paths import compile_path
 from dataflow_processor.records import Record
 from dataflow_processor.spec.transformations import FlattenConfig
 from dataflow_processor.transforms.base import FailFn, Transform
+
+MAX_FANOUT = 10_000
+"""Most outputs one record may become in one flatten (about 2.8 MB of records at ~280 B each)."""
+
+
+class FanOutError(ValueError):
+    """The array is longer than :data:`MAX_FANOUT`."""
 
 
 def _copy_node(node: Any) -> Any:
@@ -85,6 +97,12 @@ class FlattenTransform(Transform):
             array = array["array"]
         if not isinstance(array, list):
             return [record]
+        if len(array) > MAX_FANOUT:
+            where = f" (record at {record.position.partition}/{record.position.offset})" if record.position else ""
+            raise FanOutError(
+                f"field {self.path.text!r} holds {len(array)} elements, more than the {MAX_FANOUT} outputs "
+                f"one record may be flattened into{where}; the record is sent whole to the errors sink"
+            )
         base = self._without(value)
         if not array:
             record.value = base
