@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
+from tests.install.deployed_operator import assert_hardened, processor_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,8 +50,13 @@ def test_bundle_validates(optional: list[str]) -> None:
 
 def test_csv_carries_the_olm_policy_switch_and_examples() -> None:
     csv = yaml.safe_load((REPO / "bundle/manifests/dataflow-operator.clusterserviceversion.yaml").read_text())
-    dep = csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]["containers"][0]
+    pod = csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]
+    dep = pod["containers"][0]
     assert {"name": "ENSURE_ADMISSION_POLICY", "value": "true"} in dep["env"]
+    # Processors run the operator's image, not kustomize's placeholder `controller:latest`.
+    assert dep["image"] == csv["metadata"]["annotations"]["containerImage"] == "localhost/dataflow-operator:0.1.0"
+    assert processor_image(dep) == dep["image"]
+    assert_hardened(pod)
     import json
 
     examples = json.loads(csv["metadata"]["annotations"]["alm-examples"])
