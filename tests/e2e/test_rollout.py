@@ -23,7 +23,7 @@ def operator_deployment(image: str) -> dict:
         "metadata": {"name": "dataflow-operator", "namespace": OPERATOR_NS, "labels": labels},
         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
             "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "manager", "image": "ghcr.io/dataflow-operator/dataflow-operator:1",
+            "spec": {"containers": [{"name": "manager", "image": "localhost/dataflow-operator:1",
                                      "env": [{"name": "PROCESSOR_IMAGE", "value": image}]}]}}},
     }
 
