@@ -27,7 +27,8 @@ for b in "$base" "$opbase"; do
 done
 out=$IMAGE_DIR
 mkdir -p "$out"
-tar_path=$out/dataflow-operator.tar
+# One tar per image name (slashes and colons made underscores), at a path that does not change.
+tar_path=$out/$(printf '%s' "$image" | tr '/:' '__').tar
 
 # The files the Dockerfile copies, hashed by content, plus the bases' IDs.
 inputs=(Dockerfile .dockerignore env/constraints.txt requirements.yml scripts/install_collections.py
@@ -64,8 +65,8 @@ podman build --isolation chroot --pull=never \
   --label "io.dataflow.inputs=$hash" "${secrets[@]}" ${PODMAN_BUILD_ARGS:-} \
   -t "$image" "$repo" >&2
 log "image $image built in $(( $(date +%s) - t0 ))s (inputs $hash)"
-rm -f "$tar_path.tmp"
-podman save --quiet --format docker-archive -o "$tar_path.tmp" "$image"
-mv "$tar_path.tmp" "$tar_path"
+rm -f "$tar_path.tmp.$$"
+podman save --quiet --format docker-archive -o "$tar_path.tmp.$$" "$image"
+mv "$tar_path.tmp.$$" "$tar_path"
 echo "$image $hash" >"$marker"
 log "saved to $tar_path ($(du -h "$tar_path" | cut -f1)); image size $(podman image inspect --format '{{.Size}}' "$image") bytes"
