@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENVCTL := env/envctl
 
-.PHONY: env-up env-down env-status env-vars env-fetch env-reset check test lint demo
+.PHONY: env-up env-down env-status env-vars env-fetch env-reset check test lint demo image
 
 env-up:        ## fetch/build (cached) and start every component; reuses what already runs
 	$(ENVCTL) up $(COMPONENTS)
@@ -25,3 +25,10 @@ test:          ## the whole test suite against the running environment
 
 demo:          ## the main job locally: env up, operator, Kafka → PostgreSQL DataFlow, rows arriving
 	./scripts/demo.sh
+
+# The operator image (docs/image.md). Rebuilt only when an input changed; saved for a kubelet to import.
+VERSION := $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/dataflow-operator/Chart.yaml)
+IMAGE ?= localhost/dataflow-operator:$(VERSION)
+image:         ## build the operator image with podman: `make image IMAGE=registry.example/you/dataflow-operator:0.1.0`
+	$(ENVCTL) fetch image-tools
+	source <($(ENVCTL) vars) && ./scripts/build_image.sh $(IMAGE)

@@ -34,7 +34,7 @@ done
 kubectl create namespace dataflow-operator-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
 say "operator (log: $state/operator.log)"
-ANSIBLE_ROLES_PATH=$repo/roles PROCESSOR_IMAGE=ghcr.io/dataflow-operator/dataflow-operator:0.1.0 \
+ANSIBLE_ROLES_PATH=$repo/roles PROCESSOR_IMAGE=localhost/dataflow-operator:0.1.0 \
   ansible-operator run --watches-file watches.yaml --leader-elect \
   --leader-election-id dataflow-operator.dataflow.io --leader-election-namespace dataflow-operator-system \
   --max-concurrent-reconciles 4 --ansible-verbosity 0 --metrics-bind-address 127.0.0.1:18443 \

@@ -65,7 +65,7 @@ class OperatorProcess:
         env.update({
             "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
             "ANSIBLE_LOCAL_TEMP": str(self.log_path.parent / "ansible-tmp"),
-            "PROCESSOR_IMAGE": env.get("PROCESSOR_IMAGE", "ghcr.io/dataflow-operator/dataflow-operator:test"),
+            "PROCESSOR_IMAGE": env.get("PROCESSOR_IMAGE", "localhost/dataflow-operator:test"),
             **self.env,
         })
         runtime_flags = self.extra_args if self.extra_args is not None else [

@@ -61,3 +61,27 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 __all__ = ["free_port", "helm", "operator_from_deployment", "service_account_kubeconfig"]
+
+
+def assert_hardened(pod: dict[str, Any]) -> None:
+    """The operator pod of every install: restricted securityContext, read-only root, /tmp an emptyDir.
+
+    The image's only writable path is /tmp (its label io.dataflow.writable-paths; tests/install/test_image.py).
+    """
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    containers = pod["containers"] + pod.get("initContainers", [])
+    assert [c["name"] for c in pod["containers"]] == ["manager", "secret-watch"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for container in containers:
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True, container["name"]
+        assert sc["allowPrivilegeEscalation"] is False, container["name"]
+        assert sc["capabilities"]["drop"] == ["ALL"], container["name"]
+        if container["name"] != "secret-watch":  # it writes nothing
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], volumes
+
+
+def processor_image(container: dict[str, Any]) -> str:
+    return next(e["value"] for e in container["env"] if e["name"] == "PROCESSOR_IMAGE")

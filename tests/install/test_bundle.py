@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_tool
+from tests.install.deployed_operator import assert_hardened, processor_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,10 +51,15 @@ def test_bundle_validates(optional: list[str]) -> None:
 def test_csv_applies_the_policy_and_carries_examples() -> None:
     csv = yaml.safe_load((REPO / "bundle/manifests/dataflow-operator.clusterserviceversion.yaml").read_text())
     pod = csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]
+    dep = pod["containers"][0]
     # A bundle cannot carry the admission policy: an init container of the operator's image applies it.
     (init,) = pod["initContainers"]
     assert init["command"] == ["ansible-playbook", "playbooks/admission-policy.yml"]
-    assert init["image"] == pod["containers"][0]["image"]
+    assert init["image"] == dep["image"]
+    # Processors run the operator's image, not kustomize's placeholder `controller:latest`.
+    assert dep["image"] == csv["metadata"]["annotations"]["containerImage"] == "localhost/dataflow-operator:0.1.0"
+    assert processor_image(dep) == dep["image"]
+    assert_hardened(pod)
     import json
 
     examples = json.loads(csv["metadata"]["annotations"]["alm-examples"])

@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import require_tool
 from tests.e2e.conftest import wait_phase
 from tests.e2e.kube import apply, get, kubectl, wait_for
-from tests.install.deployed_operator import helm, operator_from_deployment
+from tests.install.deployed_operator import assert_hardened, helm, operator_from_deployment
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,10 @@ def test_template_default() -> None:
     assert "--leader-election-id=dataflow-operator.dataflow.io" in c["args"]
     assert "--ansible-verbosity=0" in c["args"]
     env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env["PROCESSOR_IMAGE"] == "ghcr.io/dataflow-operator/dataflow-operator:0.1.0"
+    # Our own local image name by default (this project publishes none), and processors run it too.
+    assert c["image"] == "localhost/dataflow-operator:0.1.0"
+    assert env["PROCESSOR_IMAGE"] == c["image"]
+    assert_hardened(dep["spec"]["template"]["spec"])
     assert env["OPERATOR_DEPLOYMENT_NAME"] == "rel-dataflow-operator"
     assert env["PROCESSOR_IMAGE_ALLOWED_PREFIXES"] == ""  # only the operator's own processor image
     # The secret watcher runs beside the runtime, on the same image, with the same hardening.
@@ -72,6 +75,8 @@ def test_template_all_options() -> None:
     assert spec["imagePullSecrets"] == [{"name": "regcred"}]
     assert spec["tolerations"][0]["key"] == "dedicated"
     assert ("ServiceMonitor", "dataflow-op") in objs
+    assert_hardened(spec)
+    assert {v["name"]: v for v in spec["volumes"]}["tmp"]["emptyDir"] == {"sizeLimit": "512Mi"}
 
 
 @pytest.fixture
@@ -105,7 +110,7 @@ def test_install_serve_uninstall(release: str, tmp_path: Path) -> None:
         assert df["status"]["observedGeneration"] == 1
         proc_dep = get("deployment", "dataflow-kafka-to-postgres", apps)
         image = proc_dep["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
-        assert image == "ghcr.io/dataflow-operator/dataflow-operator:test"
+        assert image == "localhost/dataflow-operator:test"
         kubectl("delete", "dataflow", "kafka-to-postgres", "-n", apps, "--wait=true", "--timeout=90s")
         kubectl("delete", "namespace", apps, "--wait=false")
     finally:
