@@ -32,7 +32,12 @@ from dataflow_processor.paths import MISSING, compile_path
 
 Predicate = Callable[[Any], bool]
 
-_PATH = r"(?:\\.|[^\s=!<>'\"()&|+,\[\]{}])+"
+# A path is a run of escape pairs (backslash + any char) and plain chars; a plain char is never a
+# backslash, so each backslash can only start a pair. (When it could also be a plain char, a run of
+# backslashes could be split in exponentially many ways and `\\` * 60 + `==` never finished.) A
+# lone trailing backslash is kept as a literal, as ``split_path`` does; the lookahead makes the
+# path non-empty without a second way to match its first char.
+_PATH = r"(?=[^\s=!<>'\"()&|+,\[\]{}])(?:\\.|[^\\\s=!<>'\"()&|+,\[\]{}])*\\?"
 _TRUTHY_RE = re.compile(rf"^\s*(?P<path>\$?\.?{_PATH})\s*$")
 _COMPARE_RE = re.compile(
     rf"""^\s*(?P<path>\$?\.?{_PATH})\s*(?P<op>==|!=)\s*
@@ -120,9 +125,11 @@ def _cel_predicate(text: str) -> Predicate:
     import celpy
     from celpy.adapter import json_to_cel
 
+    from dataflow_processor.cel_program import FUNCTIONS, parse
+
     env = celpy.Environment()
     try:
-        program = env.program(env.compile(text))
+        program = env.program(parse(text), functions=FUNCTIONS)
     except Exception as exc:  # celpy raises its own parse error types
         raise ConditionError(
             f"condition {text!r} is not a path, a comparison (path == 'value') or valid CEL: {exc}"
