@@ -55,7 +55,7 @@ def test_validate_compiles_cel_conditions(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE.read_text().replace("$.status == 'paid'", "record.amount >"))
     assert main(["validate", str(bad)]) == 1
-    assert "spec.transformations.1.filter" in capsys.readouterr().err
+    assert "spec.transformations[1].filter.condition: " in capsys.readouterr().err
 
 
 def test_validate_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,4 @@
-"""User CEL parsed and run by cel-python, without the regexes of celpy that backtrack.
+"""User CEL compiled and run by cel-python, with every cost bounded.
 
 What celpy does not bound, and what this module does about it:
 
@@ -9,6 +9,10 @@ What celpy does not bound, and what this module does about it:
   pair is always an escape). They accept the same literals, except that a literal whose closing
   quote is escaped (``"abc\\"``) is unterminated, as in the CEL spec, rather than read as ending
   on that quote.
+* **Evaluation has no cost limit.** Before a program runs, :func:`.cel_cost.check_cost` refuses
+  expressions over the static bounds; while it runs, :class:`DeadlineRunner` checks the clock at
+  every node it visits (comprehension bodies included) and aborts with :class:`DeadlineExceeded`
+  once the record's deadline has passed.
 * **``duration(text)`` backtracks on record text.** celpy validates the text with
   ``([0-9]*(\\.[0-9]*)?[a-z]+)+$``; ``"a" * 40 + "!"`` in a record field hangs the processor
   inside the regex engine, where no deadline can reach it. :func:`duration` parses the same format
@@ -21,15 +25,19 @@ import datetime
 import math
 import re
 import threading
+import time
 from collections.abc import Callable
 from math import fsum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import celpy
 import celpy.celtypes
 import lark
 from celpy.celparser import CELParseError, CELParser
+from celpy.evaluation import Activation, Evaluator
+
+from dataflow_processor.cel_cost import check_cost, check_text
 
 # celpy's string terminals, each char matched one way only (see the module docstring). Escape
 # chars are those of celpy's grammar; a backslash before any other char is a plain char, as there.
@@ -43,6 +51,14 @@ _STRING_TERMINALS = (
 )
 _parser: lark.Lark | None = None
 _parser_lock = threading.Lock()
+
+
+class DeadlineExceeded(BaseException):
+    """The record's evaluation ran past its deadline.
+
+    A ``BaseException`` on purpose: celpy turns ``Exception``\\ s raised while evaluating into CEL
+    error values, which ``exists``/``all``/``||`` then skip, and the evaluation would go on.
+    """
 
 
 def _grammar() -> str:
@@ -112,3 +128,44 @@ def duration(value: Any) -> celpy.celtypes.DurationType:
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {"duration": duration}
+
+
+class _DeadlineEvaluator(Evaluator):
+    """celpy's interpreter, checking its runner's deadline at every node it visits."""
+
+    def __init__(self, ast: lark.Tree[lark.Token], activation: Activation, runner: DeadlineRunner) -> None:
+        super().__init__(ast, activation)
+        self._runner = runner
+
+    def sub_evaluator(self, ast: lark.Tree[lark.Token]) -> Evaluator:
+        return _DeadlineEvaluator(ast, self.activation, self._runner)  # macro bodies too
+
+    def _visit_tree(self, tree: lark.Tree[lark.Token]) -> Any:
+        if time.monotonic() > self._runner.deadline:
+            raise DeadlineExceeded
+        # lark's Interpreter._visit_tree, inlined: a ``super()`` call would add a stack frame per
+        # tree level, and celpy's recursion is what bounds the depth of an expression.
+        method = getattr(self, tree.data)
+        wrapper = getattr(method, "visit_wrapper", None)
+        if wrapper is not None:
+            return method.visit_wrapper(method, tree.data, tree.children, tree.meta)
+        return method(tree)
+
+
+class DeadlineRunner(celpy.InterpretedRunner):
+    """A compiled program; set ``deadline`` (a ``time.monotonic()`` value) before ``evaluate``."""
+
+    deadline: float = math.inf
+
+    def evaluate(self, context: Any) -> Any:
+        evaluator = _DeadlineEvaluator(self.ast, self.new_activation(), self)
+        return evaluator.evaluate(context)
+
+
+def compile_program(text: str) -> DeadlineRunner:
+    """Parse, check the static bounds, and build a program; raise ``CELParseError`` or ``CostError``."""
+    check_text(text)  # before parsing: the parser's time grows with the text
+    tree = parse(text)
+    check_cost(tree)
+    environment = celpy.Environment(runner_class=DeadlineRunner)
+    return cast(DeadlineRunner, environment.program(tree, functions=FUNCTIONS))

@@ -53,8 +53,29 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text!r}")
+    return value
+
+
+def _add_condition_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--condition-timeout-ms",
+        type=_positive_ms,
+        default=os.environ.get("PROCESSOR_CONDITION_TIMEOUT_MS") or PipelineSettings().condition_timeout * 1000,
+        help="longest one CEL condition may run on one record; a record that takes longer goes to the "
+        "errors sink (env PROCESSOR_CONDITION_TIMEOUT_MS, default %(default)s)",
+    )
+
+
 def _add_tuning(parser: argparse.ArgumentParser) -> None:
     defaults = PipelineSettings()
+    _add_condition_timeout(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -87,6 +108,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
         linger_seconds=args.linger_ms / 1000,
         queue_size=args.queue_size,
         shutdown_timeout=args.shutdown_timeout,
+        condition_timeout=args.condition_timeout_ms / 1000,
     )
 
 
@@ -123,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--secrets-path", default=None)
     preview.add_argument("--namespace", default="preview")
     preview.add_argument("--name", default="preview")
+    _add_condition_timeout(preview)
     return parser
 
 
@@ -265,7 +288,9 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
             name=args.name,
             make_source=make_source,
             make_sink=make_sink,
-            settings=PipelineSettings(linger_seconds=0.001, commit_interval=0.01),
+            settings=PipelineSettings(
+                linger_seconds=0.001, commit_interval=0.01, condition_timeout=args.condition_timeout_ms / 1000
+            ),
         )
     except (TransformError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
