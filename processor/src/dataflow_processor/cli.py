@@ -248,6 +248,11 @@ def _validate_file(path: str) -> list[str]:
     return []
 
 
+def _in_file(path: str, problem: str) -> str:
+    """``path: problem``, once: problems about the file itself already start with its name."""
+    return problem if problem.startswith(f"{path}: ") else f"{path}: {problem}"
+
+
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
@@ -255,7 +260,7 @@ def _validate(args: argparse.Namespace) -> int:
         if problems:
             failed += 1
             for problem in problems:
-                print(f"{path}: {problem}", file=sys.stderr)
+                print(_in_file(path, problem), file=sys.stderr)
         else:
             print(f"{path}: valid")
     return 1 if failed else 0
@@ -268,7 +273,8 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
     try:
         spec = load_spec(args.spec_path, args.secrets_path, require_resolved=False)
     except SpecError as exc:
-        print(str(exc), file=sys.stderr)
+        for problem in exc.problems:
+            print(_in_file(args.spec_path, problem), file=sys.stderr)
         return 1
     sinks: dict[str, tuple[str, MemorySink]] = {}
 
