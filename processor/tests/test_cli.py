@@ -102,11 +102,11 @@ def test_preview_shows_routes_and_failures_without_errors_sink(
 ) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("""
-source: {type: kafka, config: {brokers: [k], topic: t}}
+source: {type: kafka, config: {brokers: [k:9092], topic: t}}
 sink: {type: postgresql, config: {connectionString: "postgres://x", table: t}}
 transformations:
   - type: router
-    router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k], topic: a}}}]}
+    router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k:9092], topic: a}}}]}
 """)
     records = tmp_path / "in.jsonl"
     records.write_bytes(b'{"kind": "a"}\n{"kind": "b"}\n[1]\n')

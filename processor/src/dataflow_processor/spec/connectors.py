@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dataflow_processor.spec.common import SecretRef, SpecModel, require_one_of
+from dataflow_processor.spec.syntax import check_brokers, check_column_list, check_topic
 
 SECRET_TARGET: dict[str, Any] = {"x-secret-target": True}
 """Marks a field that only the mounted Secret fills (the literal twin of a ref the CRD has no literal for)."""
@@ -104,6 +105,16 @@ class _KafkaCommon(SpecModel):
 
     _split = field_validator("brokers", mode="before")(_split_brokers)
 
+    @field_validator("brokers")
+    @classmethod
+    def _broker_syntax(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_brokers(value)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_syntax(cls, value: str | None) -> str | None:
+        return check_topic(value)
+
     @model_validator(mode="after")
     def _required(self) -> _KafkaCommon:
         require_one_of(self, "brokers", "topic")
@@ -147,6 +158,11 @@ class _PostgresCommon(SpecModel):
     auto_create_table: bool = False
     upsert_mode: bool = False
     conflict_key: str = Field(default="id", description="Sink: conflict column(s) for upsertMode, comma-separated.")
+
+    @field_validator("conflict_key")
+    @classmethod
+    def _conflict_key_syntax(cls, value: str) -> str:
+        return check_column_list(value)
 
     @model_validator(mode="after")
     def _required(self) -> _PostgresCommon:
