@@ -30,6 +30,16 @@ POLICY_NAME = "dataflow.dataflow.io"
 # Condition forms of the original (`$.path`, `path == 'v'`, `path != "v"`): checked when a condition
 # starts with `$`; anything else is taken as CEL, which only the processor can compile.
 ORIGINAL_CONDITION = r"""^\$\.?[A-Za-z0-9_\-#*?\\.]+(\s*(==|!=)\s*('[^']*'|"[^"]*"|[^\s'"]+))?$"""
+# Name and address syntax, the same rules as processor/src/dataflow_processor/spec/syntax.py (which
+# also checks values resolved from Secrets). Kafka: `host:port` (host name, IPv4 or [IPv6]; port
+# 1-65535) and topics of [A-Za-z0-9._-]; PostgreSQL: a comma-separated list of column names, each
+# non-empty once trimmed and at most 63 characters.
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+BROKER = rf"^(\[[0-9A-Fa-f:.]+\]|{_LABEL}(\.{_LABEL})*):{_PORT}$"
+TOPIC = r"^[A-Za-z0-9._-]+$"
+_COLUMN = r"\s*[^,\s]([^,]{0,61}[^,\s])?\s*"
+COLUMN_LIST = rf"^{_COLUMN}(,{_COLUMN})*$"
 # Copies shipped elsewhere (package data, chart, bundle); all must equal OUT.
 COPIES = [REPO / "processor/src/dataflow_processor/admission/data/policy.yaml"]
 # The chart ships the same text behind its `validation.enabled` switch.
@@ -46,6 +56,11 @@ def alt(block: str, field: str) -> str:
 ENDPOINT_RULES: list[tuple[str, str, str, str]] = [
     ("kafka", alt("@B", "brokers"), "brokers", "required (or brokersSecretRef)"),
     ("kafka", alt("@B", "topic"), "topic", "required (or topicSecretRef)"),
+    ("kafka", f"!has(@B.brokers) || @B.brokers.all(b, b.matches({BROKER!r}))",
+     "brokers", "every entry is host:port (a host name, an IPv4 address or an [IPv6] address, and a port 1-65535)"),
+    ("kafka", f"!has(@B.topic) || size(@B.topic) == 0 || (@B.topic.matches({TOPIC!r}) && "
+              "@B.topic != '.' && @B.topic != '..')",
+     "topic", "a topic is letters, digits, '.', '_' or '-', and not '.' or '..'"),
     ("kafka", "!has(@B.sasl) || ((has(@B.sasl.username) || has(@B.sasl.usernameSecretRef)) && "
               "(has(@B.sasl.password) || has(@B.sasl.passwordSecretRef)))",
      "sasl", "username and password are required (or their SecretRefs)"),
@@ -82,6 +97,8 @@ SINK_ONLY = [
     ("trino", alt("@B", "table"), "table", "required (or tableSecretRef)"),
     ("postgresql", "!has(@B.upsertMode) || !@B.upsertMode || !has(@B.conflictKey) || size(@B.conflictKey) > 0",
      "conflictKey", "must not be empty when upsertMode is on"),
+    ("postgresql", f"!has(@B.conflictKey) || size(@B.conflictKey) == 0 || @B.conflictKey.matches({COLUMN_LIST!r})",
+     "conflictKey", "a comma-separated list of column names, each non-empty and at most 63 characters"),
 ]
 CONNECTOR_TYPES = ["kafka", "postgresql", "trino", "nessie"]
 

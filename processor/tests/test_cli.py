@@ -55,7 +55,7 @@ def test_validate_compiles_cel_conditions(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE.read_text().replace("$.status == 'paid'", "record.amount >"))
     assert main(["validate", str(bad)]) == 1
-    assert "spec.transformations.1.filter" in capsys.readouterr().err
+    assert "spec.transformations[1].filter.condition: " in capsys.readouterr().err
 
 
 def test_validate_reports_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,11 +102,11 @@ def test_preview_shows_routes_and_failures_without_errors_sink(
 ) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("""
-source: {type: kafka, config: {brokers: [k], topic: t}}
+source: {type: kafka, config: {brokers: [k:9092], topic: t}}
 sink: {type: postgresql, config: {connectionString: "postgres://x", table: t}}
 transformations:
   - type: router
-    router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k], topic: a}}}]}
+    router: {routes: [{condition: "$.kind == 'a'", sink: {type: kafka, kafka: {brokers: [k:9092], topic: a}}}]}
 """)
     records = tmp_path / "in.jsonl"
     records.write_bytes(b'{"kind": "a"}\n{"kind": "b"}\n[1]\n')
@@ -120,3 +120,57 @@ transformations:
         ("errors", None),
     ]
     assert lines[2]["type"].startswith("log")
+
+
+# ---------------------------------------------------------------------------- unreadable spec files
+
+
+def _laughs() -> str:
+    """A YAML alias bomb (billion laughs): 9 levels of 9 aliases is 9⁹ strings once expanded."""
+    lines = ["x-lol:", '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {name}: &{name} [{','.join(['*' + prev] * 9)}]")
+    return "\n".join(lines) + "\n" + EXAMPLE.read_text().replace("spec:\n", "spec:\n  nodeSelector: {x: *i}\n", 1)
+
+
+UNREADABLE = {
+    "missing": (None, "cannot read the file: No such file or directory"),
+    "deep-json": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply to parse"),
+    "deep-object": (
+        b'{"spec": ' + b'{"a": ' * 500 + b"1" + b"}" * 501,
+        "nested more than 100 levels deep at .spec.a.a",
+    ),
+    "not-utf8": (b"spec:\n  source: {type: kafka}\n  x: '\xff\xfe'\n", "not UTF-8 text (byte 0xff at offset 36)"),
+    "alias-bomb": (_laughs().encode(), "the document holds more than 100000 values (YAML aliases count"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["validate", "preview", "run"])
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_an_unreadable_spec_file_is_one_line_naming_it(
+    case: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, message = UNREADABLE[case]
+    path = tmp_path / f"{case}.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    if command == "validate":
+        argv = ["validate", str(path)]
+    elif command == "preview":
+        monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": type("B", (), {"read": lambda self: b"{}"})()})())
+        argv = ["preview", "--spec-path", str(path)]
+    else:
+        argv = ["run", "--spec-path", str(path), "--namespace", "n", "--name", "x", "--health-port", "0"]
+        argv += ["--secrets-path", str(tmp_path / "none")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    if command == "run":  # a JSON log line
+        msg = json.loads(lines[0])["msg"]
+        assert msg.startswith("cannot start: ") and f"{path}: {message}" in msg, msg
+    else:
+        assert lines[0].startswith(f"{path}: "), err
+        assert message in lines[0]
+    assert "Traceback" not in err

@@ -57,3 +57,53 @@ def test_invalid_condition_is_rejected_at_compile_time() -> None:
         compile_condition("$.a == ")
     with pytest.raises(ConditionError):
         compile_condition("  ")
+
+
+# ---------------------------------------------------------------------------- no backtracking on hostile text
+
+
+def test_a_run_of_backslashes_is_refused_not_hung() -> None:
+    """``\\`` * 60 + ``==`` backtracked exponentially in the path regex (hung validate and start)."""
+    with pytest.raises(ConditionError):
+        compile_condition("\\" * 60 + "==")
+    assert compile_condition("\\" * 60 + " == 'x'").kind == "compare"  # 30 escaped backslashes
+    assert matches("$.a\\.b == 'x'", {"a.b": "x"})
+    assert matches("$.a\\ b", {"a b": 1})
+    assert compile_condition("$.a\\").kind == "truthy"  # a lone trailing backslash is a literal
+
+
+def test_an_unterminated_cel_string_with_backslashes_is_refused_not_hung() -> None:
+    """celpy's lexer backtracked exponentially on ``'\\\\\\…`` with no closing quote."""
+    for text in ["a == '" + "\\" * 60, 'a == "' + "\\" * 60, 'a == """' + "\\" * 60, "b'" + "\\" * 60]:
+        with pytest.raises(ConditionError, match="not a path, a comparison"):
+            compile_condition(text)
+
+
+def test_cel_string_literals_still_parse_as_celpy_parses_them() -> None:
+    import celpy
+
+    from dataflow_processor.admission.data_files import policy_document
+    from dataflow_processor.cel_program import parse
+
+    texts = [
+        r"""'it\'s' + "a\"b" + '\\' + "\x41\101\u00e9" + r"raw\d" == x""",
+        '"""multi\nline "quoted" ""inner"" """ + \'\'\'x\'y\'\'\' == x',
+        r'b"\x00\xff" + b"" == x',
+        r'"\q" == x',
+    ]
+    texts += [v["expression"] for v in policy_document()["spec"]["validations"]]
+    env = celpy.Environment()
+    for text in texts:
+        assert parse(text) == env.compile(text), text
+
+
+def test_duration_of_record_text_does_not_backtrack() -> None:
+    """celpy's duration regex hung the processor on ``"a" * 40 + "!"`` from a record."""
+    cond = compile_condition("duration(record.d) > duration('1m')")
+    assert not cond.predicate({"d": "a" * 60 + "!"})
+    assert cond.predicate({"d": "1h30m"})
+    assert cond.predicate({"d": "61.5s"})
+    assert not cond.predicate({"d": "-2h"})
+    assert not cond.predicate({"d": "59s999ms"})
+    assert compile_condition("duration('1.5h') == duration('90m')").predicate({})
+    assert compile_condition("duration('1ms') + duration('1us') + duration('1ns') > duration('1ms')").predicate({})

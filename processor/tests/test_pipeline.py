@@ -17,7 +17,7 @@ from dfp_helpers import chain_of
 FAST = PipelineSettings(
     batch_size=4, linger_seconds=0.001, commit_interval=0.001, retry_initial=0.001, retry_max=0.01, queue_size=2
 )
-KAFKA = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
+KAFKA = {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "t"}}
 
 
 def pipeline(

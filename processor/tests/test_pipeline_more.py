@@ -15,7 +15,7 @@ from dataflow_processor.spec import parse_spec
 from dfp_helpers import chain_of, wait_for
 
 FAST = PipelineSettings(batch_size=2, linger_seconds=0.001, commit_interval=0.001, retry_initial=0.01, retry_max=0.02)
-KAFKA = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
+KAFKA = {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "t"}}
 
 
 async def test_a_stuck_route_holds_the_watermark_but_not_the_other_sinks() -> None:

@@ -227,3 +227,81 @@ def test_secret_key_without_a_ref_is_rejected() -> None:
 def test_example_manifest_loads() -> None:
     spec = load_spec(EXAMPLE, None, require_resolved=False)
     assert spec.errors is not None and spec.errors.type == "kafka"
+
+
+# ---------------------------------------------------------------------------- name and address syntax
+
+
+def _kafka_doc(**kafka: object) -> dict:
+    return {
+        "source": {"type": "kafka", "kafka": {"brokers": ["kafka:9092"], "topic": "orders", **kafka}},
+        "sink": {"type": "postgresql", "postgresql": {"connectionString": "postgres://h/db", "table": "t"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "brokers",
+    [
+        ["kafka"],
+        ["kafka:0"],
+        ["kafka:65536"],
+        ["kafka:09092"],
+        ["-kafka:9092"],
+        ["kafka-:9092"],
+        ["a..b:1"],
+        ["kafka:9092", "http://kafka:9092"],
+        ["[::1:9092"],
+        ["kafka :9092"],
+    ],
+)
+def test_a_broker_must_be_host_and_port(brokers: list[str]) -> None:
+    found = problems(_kafka_doc(brokers=brokers))
+    assert len(found) == 1 and found[0].startswith("spec.source.kafka.brokers: entry "), found
+    assert "is not host:port" in found[0]
+
+
+@pytest.mark.parametrize(
+    "brokers", [["kafka:9092"], ["kafka-0.kafka.svc.cluster.local:9092", "10.0.0.1:1", "[fd00::1]:65535", "k_1:80"]]
+)
+def test_brokers_in_host_and_port_form_are_accepted(brokers: list[str]) -> None:
+    parse_spec(_kafka_doc(brokers=brokers))
+
+
+def test_a_broker_list_from_a_secret_is_checked_without_showing_it(tmp_path: Path) -> None:
+    doc = _kafka_doc(brokersSecretRef={"name": "kafka", "key": "brokers"})
+    del doc["source"]["kafka"]["brokers"]
+    spec, secrets = tmp_path / "spec.json", tmp_path / "secrets.json"
+    spec.write_text(json.dumps(doc))
+    secrets.write_text(json.dumps({"source.kafka.brokers": "kafka-0:9092, s3cr3t-host"}))
+    with pytest.raises(SpecError) as refused:
+        load_spec(spec, secrets)
+    assert "spec.source.kafka.brokers: entry 2 is not host:port" in str(refused.value)
+    assert "s3cr3t" not in str(refused.value)
+
+
+@pytest.mark.parametrize("topic", ["orders/eu", "a b", ".", "..", "t" * 250, "zürich"])
+def test_a_topic_has_kafka_syntax(topic: str) -> None:
+    found = problems(_kafka_doc(topic=topic))
+    assert found and found[0].startswith("spec.source.kafka.topic: "), found
+
+
+@pytest.mark.parametrize("topic", ["orders", "orders.eu_v-2", "...", "t" * 249])
+def test_kafka_topics_are_accepted(topic: str) -> None:
+    parse_spec(_kafka_doc(topic=topic))
+
+
+def _pg_sink(conflict_key: str) -> dict:
+    doc = _kafka_doc()
+    doc["sink"]["postgresql"].update(upsertMode=True, conflictKey=conflict_key)
+    return doc
+
+
+@pytest.mark.parametrize("key", ["id,,tenant", ",id", "id,", " , ", "x" * 64, "a\x00b"])
+def test_conflict_key_is_a_list_of_column_names(key: str) -> None:
+    found = problems(_pg_sink(key))
+    assert found and found[0].startswith("spec.sink.postgresql.conflictKey: a comma-separated list of column names")
+
+
+@pytest.mark.parametrize("key", ["id", "id, tenant_id", "Order Id,x", "x" * 63])
+def test_conflict_keys_are_accepted(key: str) -> None:
+    parse_spec(_pg_sink(key))

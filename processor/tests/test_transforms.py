@@ -125,9 +125,9 @@ class TestRouter:
         "type": "router",
         "router": {
             "routes": [
-                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a"}}},
-                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a2"}}},
-                {"condition": "$.vip", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "v"}}},
+                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k:1"], "topic": "a"}}},
+                {"condition": "$.type == 'a'", "sink": {"type": "kafka", "kafka": {"brokers": ["k:1"], "topic": "a2"}}},
+                {"condition": "$.vip", "sink": {"type": "kafka", "kafka": {"brokers": ["k:1"], "topic": "v"}}},
             ]
         },
     }
@@ -151,7 +151,7 @@ class TestRouter:
                 "routes": [
                     {
                         "condition": "$.code == '200'",
-                        "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "ok"}},
+                        "sink": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "ok"}},
                     }
                 ]
             },

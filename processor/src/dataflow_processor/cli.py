@@ -53,8 +53,29 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, not {text!r}")
+    return value
+
+
+def _add_condition_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--condition-timeout-ms",
+        type=_positive_ms,
+        default=os.environ.get("PROCESSOR_CONDITION_TIMEOUT_MS") or PipelineSettings().condition_timeout * 1000,
+        help="longest one CEL condition may run on one record; a record that takes longer goes to the "
+        "errors sink (env PROCESSOR_CONDITION_TIMEOUT_MS, default %(default)s)",
+    )
+
+
 def _add_tuning(parser: argparse.ArgumentParser) -> None:
     defaults = PipelineSettings()
+    _add_condition_timeout(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -87,6 +108,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
         linger_seconds=args.linger_ms / 1000,
         queue_size=args.queue_size,
         shutdown_timeout=args.shutdown_timeout,
+        condition_timeout=args.condition_timeout_ms / 1000,
     )
 
 
@@ -123,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--secrets-path", default=None)
     preview.add_argument("--namespace", default="preview")
     preview.add_argument("--name", default="preview")
+    _add_condition_timeout(preview)
     return parser
 
 
@@ -225,6 +248,11 @@ def _validate_file(path: str) -> list[str]:
     return []
 
 
+def _in_file(path: str, problem: str) -> str:
+    """``path: problem``, once: problems about the file itself already start with its name."""
+    return problem if problem.startswith(f"{path}: ") else f"{path}: {problem}"
+
+
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
@@ -232,7 +260,7 @@ def _validate(args: argparse.Namespace) -> int:
         if problems:
             failed += 1
             for problem in problems:
-                print(f"{path}: {problem}", file=sys.stderr)
+                print(_in_file(path, problem), file=sys.stderr)
         else:
             print(f"{path}: valid")
     return 1 if failed else 0
@@ -245,7 +273,8 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
     try:
         spec = load_spec(args.spec_path, args.secrets_path, require_resolved=False)
     except SpecError as exc:
-        print(str(exc), file=sys.stderr)
+        for problem in exc.problems:
+            print(_in_file(args.spec_path, problem), file=sys.stderr)
         return 1
     sinks: dict[str, tuple[str, MemorySink]] = {}
 
@@ -265,7 +294,9 @@ async def _preview(args: argparse.Namespace, lines: Sequence[bytes]) -> int:
             name=args.name,
             make_source=make_source,
             make_sink=make_sink,
-            settings=PipelineSettings(linger_seconds=0.001, commit_interval=0.01),
+            settings=PipelineSettings(
+                linger_seconds=0.001, commit_interval=0.01, condition_timeout=args.condition_timeout_ms / 1000
+            ),
         )
     except (TransformError, ValueError) as exc:
         print(str(exc), file=sys.stderr)

@@ -13,8 +13,11 @@ Accepted forms, tried in this order:
    The record's top-level fields are CEL variables, and ``record`` is the whole record (unless it
    has a field of that name). An evaluation error — typically a field missing from this record —
    makes the condition *false* (the record does not match), consistent with form 1 where a missing
-   field is false; use ``has(record.x)`` to be explicit. A CEL expression that does not parse is a
-   spec error at start-up.
+   field is false; use ``has(record.x)`` to be explicit. A CEL expression that does not parse, or
+   is over the static cost bounds (:mod:`.cel_cost`), is a spec error at start-up naming its field.
+   Each evaluation runs under a deadline (``timeout`` seconds per record, from the processor's
+   ``--condition-timeout-ms``); a record that takes longer raises :class:`ConditionTimeout`, and
+   its transformation sends it to the errors sink.
 
 Forms 1 and 2 never touch CEL and cost one or two dict lookups per record.
 """
@@ -22,17 +25,26 @@ Forms 1 and 2 never touch CEL and cost one or two dict lookups per record.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from dataflow_processor.cel_cost import CostError, check_text
 from dataflow_processor.paths import MISSING, compile_path
 
 Predicate = Callable[[Any], bool]
 
-_PATH = r"(?:\\.|[^\s=!<>'\"()&|+,\[\]{}])+"
+DEFAULT_TIMEOUT = 1.0  # seconds one CEL evaluation may take on one record
+
+# A path is a run of escape pairs (backslash + any char) and plain chars; a plain char is never a
+# backslash, so each backslash can only start a pair. (When it could also be a plain char, a run of
+# backslashes could be split in exponentially many ways and `\\` * 60 + `==` never finished.) A
+# lone trailing backslash is kept as a literal, as ``split_path`` does; the lookahead makes the
+# path non-empty without a second way to match its first char.
+_PATH = r"(?=[^\s=!<>'\"()&|+,\[\]{}])(?:\\.|[^\\\s=!<>'\"()&|+,\[\]{}])*\\?"
 _TRUTHY_RE = re.compile(rf"^\s*(?P<path>\$?\.?{_PATH})\s*$")
 _COMPARE_RE = re.compile(
     rf"""^\s*(?P<path>\$?\.?{_PATH})\s*(?P<op>==|!=)\s*
@@ -43,7 +55,14 @@ _UNESCAPE_RE = re.compile(r"\\(.)")
 
 
 class ConditionError(ValueError):
-    """A condition that is neither a path, a comparison, nor valid CEL."""
+    """A condition that is neither a path, a comparison, nor valid CEL within the cost bounds.
+
+    The message starts with the condition's field (``spec.transformations[0].filter.condition: …``).
+    """
+
+
+class ConditionTimeout(Exception):
+    """One record's evaluation of a CEL condition ran past its deadline."""
 
 
 def string_form(value: Any) -> str:
@@ -116,36 +135,56 @@ def _compare_predicate(path_text: str, op: str, literal: str) -> Predicate:
     return lambda value: (string_form(get(value)) == literal) is equal
 
 
-def _cel_predicate(text: str) -> Predicate:
-    import celpy
+def _cel_predicate(text: str, field: str, timeout: float) -> Predicate:
     from celpy.adapter import json_to_cel
+    from celpy.celtypes import BoolType
 
-    env = celpy.Environment()
+    from dataflow_processor.cel_program import DeadlineExceeded, compile_program
+
     try:
-        program = env.program(env.compile(text))
+        program = compile_program(text)
+    except CostError as exc:
+        raise ConditionError(f"{field}: {exc}") from exc
     except Exception as exc:  # celpy raises its own parse error types
+        shown = text if len(text) <= 200 else text[:200] + "…"
         raise ConditionError(
-            f"condition {text!r} is not a path, a comparison (path == 'value') or valid CEL: {exc}"
+            f"{field}: {shown!r} is not a path, a comparison (path == 'value') or valid CEL: {exc}"
         ) from exc
-    bool_type = celpy.celtypes.BoolType
+    monotonic = time.monotonic
 
     def cel(value: Any) -> bool:
         converted: Any = json_to_cel(value)
         activation = dict(converted)
         activation.setdefault("record", converted)
+        program.deadline = monotonic() + timeout
         try:
             result = program.evaluate(activation)
+        except DeadlineExceeded:
+            raise ConditionTimeout(
+                f"{field}: evaluating the condition on this record took longer than {timeout:g}s "
+                "(the per-record limit, --condition-timeout-ms)"
+            ) from None
+        except RecursionError:
+            raise  # the depth bound should prevent it; if not, the record fails loudly, not as "no match"
         except Exception:
             return False
-        return isinstance(result, bool_type) and bool(result)
+        return isinstance(result, BoolType) and bool(result)
 
     return cel
 
 
-def compile_condition(text: str) -> Condition:
-    """Compile a condition text into a :class:`Condition`; raise :class:`ConditionError` if invalid."""
+def compile_condition(text: str, *, field: str = "condition", timeout: float = DEFAULT_TIMEOUT) -> Condition:
+    """Compile a condition text into a :class:`Condition`; raise :class:`ConditionError` if invalid.
+
+    ``field`` names the condition in messages (``spec.transformations[1].filter.condition``);
+    ``timeout`` is the seconds one CEL evaluation may take per record.
+    """
     if not text or not text.strip():
-        raise ConditionError("condition is empty")
+        raise ConditionError(f"{field}: condition is empty")
+    try:
+        check_text(text)
+    except CostError as exc:
+        raise ConditionError(f"{field}: {exc}") from exc
     match = _TRUTHY_RE.match(text)
     if match:
         return Condition(text, "truthy", _truthy_predicate(match["path"]))
@@ -158,4 +197,4 @@ def compile_condition(text: str) -> Condition:
         else:
             literal = match["bare"]
         return Condition(text, "compare", _compare_predicate(match["path"], match["op"], literal))
-    return Condition(text, "cel", _cel_predicate(text))
+    return Condition(text, "cel", _cel_predicate(text, field, timeout))

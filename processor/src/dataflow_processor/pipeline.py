@@ -26,6 +26,10 @@
   ``dataflow_task_stage_errors_total``), then acknowledged — it is never dropped silently. A
   transient write failure (``TransientError``, connection, timeout, or anything unexpected) is
   retried with capped exponential backoff and jitter; the source does not advance meanwhile.
+* **User CEL off the loop.** A chain with CEL conditions runs each batch in a worker thread (one
+  hop per batch, not per record), so health endpoints, writers and commits go on while it runs;
+  each CEL evaluation has a per-record deadline (``condition_timeout``) and a record that runs
+  past it goes to the errors sink. Other chains cost a bounded time per byte and stay on the loop.
 * **Stop.** ``stop()`` (SIGTERM) stops reading at once; what was read is flushed through the
   writers with a fresh deadline (``shutdown_timeout``), the watermark is committed, connectors are
   closed. A finite source that ends (tests, ``preview``) drains the same way without a deadline.
@@ -41,9 +45,11 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataflow_processor.conditions import DEFAULT_TIMEOUT as DEFAULT_CONDITION_TIMEOUT
 from dataflow_processor.connectors.base import (
     BatchPolicy,
     ConnectorContext,
@@ -82,6 +88,7 @@ class PipelineSettings:
     # (main, routes, errors; at least 1 MiB each): a batch is written once its share is reached,
     # whatever the sink's batchSize says (docs: processor/README.md, Memory)
     max_pending_bytes: int = 32 * 2**20
+    condition_timeout: float = DEFAULT_CONDITION_TIMEOUT  # seconds per record per CEL condition
 
 
 @dataclass
@@ -146,6 +153,7 @@ class Pipeline:
         self._commit_wanted = asyncio.Event()
         self._failure: BaseException | None = None
         self._t_labels: dict[int, tuple[Any, ...]] = {}
+        self._chain_thread: ThreadPoolExecutor | None = None
         chain.stats = self._transform_stats
         source.on_revoked(self._revoked)
 
@@ -168,7 +176,8 @@ class Pipeline:
 
         make_source = make_source or create_source
         make_sink = make_sink or create_sink
-        chain = TransformChain.from_spec(spec.transformations)
+        condition_timeout = (settings or PipelineSettings()).condition_timeout
+        chain = TransformChain.from_spec(spec.transformations, condition_timeout=condition_timeout)
         source = make_source(spec.source, ConnectorContext(namespace, name, "source"))
         sink = make_sink(spec.sink, ConnectorContext(namespace, name, "sink"))
         errors = make_sink(spec.errors, ConnectorContext(namespace, name, "errors")) if spec.errors else None
@@ -218,6 +227,8 @@ class Pipeline:
         """Connect, stream until the source ends or ``stop()``, drain, commit, close. Raises on fatal errors."""
         if not await self._connect_unless_stopped():
             return
+        if self.chain.runs_cel:
+            self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
         self._set_phase("Running")
         self.ready = True
         writers = {t.role: asyncio.create_task(self._writer(t), name=f"writer-{t.role}") for t in self.targets}
@@ -250,6 +261,8 @@ class Pipeline:
             await committer
         await self._commit()
         await self._close()
+        if self._chain_thread is not None:
+            self._chain_thread.shutdown(wait=False)
         self._set_phase("Stopped")
         if self._failure is not None:
             raise self._failure
@@ -331,9 +344,16 @@ class Pipeline:
             len(batch)
         )
         started = time.perf_counter()
-        outputs, failures = self.chain.run(batch)
+        if self._chain_thread is not None:
+            # User CEL may take up to its deadline per record: run the batch in the chain's thread
+            # so the loop keeps serving /livez, writers and commits meanwhile. The batch's ranges
+            # are not sealed yet, so nothing commits past them while it runs.
+            loop = asyncio.get_running_loop()
+            outputs, failures = await loop.run_in_executor(self._chain_thread, self.chain.run, batch)
+        else:
+            # no await from register_batch to here: the ranges are sealed before any writer runs
+            outputs, failures = self.chain.run(batch)
         metrics.label(metrics.processing).observe(time.perf_counter() - started)
-        # no await from register_batch to here: the ranges are sealed before any writer runs
         hold(outputs)
         if failures:
             hold([failure.record for failure in failures])

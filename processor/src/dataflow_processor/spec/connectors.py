@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dataflow_processor.spec.common import SecretRef, SpecModel, require_one_of
+from dataflow_processor.spec.syntax import check_brokers, check_column_list, check_topic
 
 MAX_BATCH = 100_000
 """Largest batchSize / readBatchSize, as in the CRD (scripts/gen_crd.py): what the default 512 MiB
@@ -108,6 +109,16 @@ class _KafkaCommon(SpecModel):
 
     _split = field_validator("brokers", mode="before")(_split_brokers)
 
+    @field_validator("brokers")
+    @classmethod
+    def _broker_syntax(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_brokers(value)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_syntax(cls, value: str | None) -> str | None:
+        return check_topic(value)
+
     @model_validator(mode="after")
     def _required(self) -> _KafkaCommon:
         require_one_of(self, "brokers", "topic")
@@ -152,6 +163,10 @@ class _PostgresCommon(SpecModel):
     upsert_mode: bool = False
     conflict_key: str = Field(default="id", description="Sink: conflict column(s) for upsertMode, comma-separated.")
 
+    @field_validator("conflict_key")
+    @classmethod
+    def _conflict_key_syntax(cls, value: str) -> str:
+        return check_column_list(value)
 
 
 class PostgresSourceConfig(_PostgresCommon):

@@ -31,16 +31,40 @@ class SpecError(ValueError):
         self.problems = problems
 
 
+# A spec is a few hundred values a few levels deep; these bounds refuse documents whose parsing or
+# later (recursive) checking would blow up: a YAML alias bomb expands each alias where it is used.
+MAX_DOCUMENT_VALUES = 100_000
+MAX_DOCUMENT_DEPTH = 100
+
+
 def read_spec_document(path: str | Path) -> dict[str, Any]:
-    """Load the document; a full DataFlow object (apiVersion/kind/spec) is unwrapped to its spec."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Load the document; a full DataFlow object (apiVersion/kind/spec) is unwrapped to its spec.
+
+    Every way a file can be unreadable is a :class:`SpecError` naming the file: missing or
+    unreadable, not UTF-8, not JSON or YAML, nested too deeply, or expanding (YAML aliases) to
+    more than :data:`MAX_DOCUMENT_VALUES` values.
+    """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"]) from exc
+    try:
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError([f"{path}: neither JSON nor YAML: {exc}"]) from exc
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise SpecError([f"{path}: neither JSON nor YAML: {' '.join(str(exc).split())}"]) from exc
+    except RecursionError as exc:
+        raise SpecError(
+            [f"{path}: nested too deeply to parse (a spec is at most {MAX_DOCUMENT_DEPTH} levels deep)"]
+        ) from exc
+    _check_document_bounds(doc, path)
     if not isinstance(doc, dict):
         raise SpecError([f"{path}: expected an object"])
     if "spec" in doc and ("kind" in doc or "apiVersion" in doc):
@@ -48,6 +72,24 @@ def read_spec_document(path: str | Path) -> dict[str, Any]:
         if not isinstance(doc, dict):
             raise SpecError(["spec: expected an object"])
     return doc
+
+
+def _check_document_bounds(doc: Any, path: str | Path) -> None:
+    """Walk the document (iteratively, through every alias use) within the size and depth bounds."""
+    values = 0
+    stack: list[tuple[Any, int, str]] = [(doc, 0, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        values += 1
+        if values > MAX_DOCUMENT_VALUES:
+            too_many = f"the document holds more than {MAX_DOCUMENT_VALUES} values"
+            raise SpecError([f"{path}: {too_many} (YAML aliases count each time they are used)"])
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise SpecError([f"{path}: nested more than {MAX_DOCUMENT_DEPTH} levels deep at {where[:200]}"])
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1, f"{where}.{key}") for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1, f"{where}[{i}]") for i, value in enumerate(node))
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

@@ -22,9 +22,17 @@ class Transform(ABC):
     """One configured transformation at position ``index`` of the chain."""
 
     type_name: str = ""
+    # True when ``apply`` evaluates user CEL: its cost per record is bounded by a deadline, not by
+    # the record's size, so the pipeline runs such a chain off the event loop.
+    runs_cel: bool = False
 
     def __init__(self, index: int) -> None:
         self.index = index
+
+    @property
+    def field_path(self) -> str:
+        """Where this transformation's settings are in the spec: ``spec.transformations[1].filter``."""
+        return f"spec.transformations[{self.index}].{self.type_name}"
 
     @abstractmethod
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:

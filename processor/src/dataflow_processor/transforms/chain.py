@@ -5,6 +5,9 @@
 stage decodes ``record.raw`` (bytes from a connector) into ``record.value`` with orjson; a payload
 that is not valid JSON, or is JSON but not an object, fails at stage ``parse``.
 
+``runs_cel`` says whether any transformation evaluates user CEL (filter or router conditions that
+are neither a path nor a comparison); the pipeline then runs the chain in a worker thread.
+
 Route ids: each router route gets a chain-wide id (0, 1, … in spec order over all routers), which
 the pipeline maps to that route's sink.
 """
@@ -18,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from dataflow_processor.conditions import DEFAULT_TIMEOUT, ConditionError
 from dataflow_processor.records import Record, UndecodableRecord
 from dataflow_processor.spec.transformations import (
     CaseConfig,
@@ -67,18 +71,23 @@ class TransformError(ValueError):
     """A transformation whose config cannot be compiled; the message names the field path."""
 
 
-def build_transform(spec: TransformationSpec, index: int, route_ids: list[int] | None = None) -> Transform:
+def build_transform(
+    spec: TransformationSpec,
+    index: int,
+    route_ids: list[int] | None = None,
+    condition_timeout: float = DEFAULT_TIMEOUT,
+) -> Transform:
     config = spec.config
     if isinstance(config, TimestampConfig):
         return TimestampTransform(config, index)
     if isinstance(config, FlattenConfig):
         return FlattenTransform(config, index)
     if isinstance(config, FilterConfig):
-        return FilterTransform(config, index)
+        return FilterTransform(config, index, condition_timeout)
     if isinstance(config, MaskConfig):
         return MaskTransform(config, index)
     if isinstance(config, RouterConfig):
-        return RouterTransform(config, index, route_ids)
+        return RouterTransform(config, index, route_ids, condition_timeout)
     if isinstance(config, SelectConfig):
         return SelectTransform(config, index)
     if isinstance(config, RemoveConfig):
@@ -98,9 +107,17 @@ class TransformChain:
         self.transforms = transforms
         self.routes = routes
         self.stats = stats
+        self.runs_cel = any(t.runs_cel for t in transforms)
 
     @classmethod
-    def from_spec(cls, specs: list[TransformationSpec], stats: StatsFn | None = None) -> TransformChain:
+    def from_spec(
+        cls,
+        specs: list[TransformationSpec],
+        stats: StatsFn | None = None,
+        *,
+        condition_timeout: float = DEFAULT_TIMEOUT,
+    ) -> TransformChain:
+        """Compile every transformation; ``condition_timeout`` is the seconds per record per CEL condition."""
         transforms: list[Transform] = []
         routes: list[RouteInfo] = []
         for index, spec in enumerate(specs):
@@ -111,9 +128,11 @@ class TransformChain:
                     route_ids.append(len(routes))
                     routes.append(RouteInfo(len(routes), index, r_index, route.condition))
             try:
-                transforms.append(build_transform(spec, index, route_ids))
+                transforms.append(build_transform(spec, index, route_ids, condition_timeout))
+            except ConditionError as exc:  # already names its field
+                raise TransformError(str(exc)) from exc
             except ValueError as exc:
-                raise TransformError(f"spec.transformations.{index}.{spec.type}: {exc}") from exc
+                raise TransformError(f"spec.transformations[{index}].{spec.type}: {exc}") from exc
         return cls(transforms, routes, stats)
 
     def run(self, batch: list[Record]) -> tuple[list[Record], list[Failure]]:

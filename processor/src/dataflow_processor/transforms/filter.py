@@ -1,12 +1,13 @@
 """``filter``: keep a record iff ``condition`` holds (see :mod:`dataflow_processor.conditions`).
 
 ``$.`` is always accepted (the original's code dropped everything for the documented
-``$.active``). Comparisons and CEL work too. A dropped record is acknowledged at once.
+``$.active``). Comparisons and CEL work too. A dropped record is acknowledged at once; a record
+whose CEL evaluation runs past its deadline fails (errors sink) and the next record goes on.
 """
 
 from __future__ import annotations
 
-from dataflow_processor.conditions import compile_condition
+from dataflow_processor.conditions import DEFAULT_TIMEOUT, compile_condition
 from dataflow_processor.records import Record
 from dataflow_processor.spec.transformations import FilterConfig
 from dataflow_processor.transforms.base import FailFn, Transform
@@ -15,16 +16,21 @@ from dataflow_processor.transforms.base import FailFn, Transform
 class FilterTransform(Transform):
     type_name = "filter"
 
-    def __init__(self, config: FilterConfig, index: int) -> None:
+    def __init__(self, config: FilterConfig, index: int, condition_timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__(index)
-        self.condition = compile_condition(config.condition)
+        self.condition = compile_condition(
+            config.condition, field=f"{self.field_path}.condition", timeout=condition_timeout
+        )
+        self.runs_cel = self.condition.kind == "cel"
 
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
         predicate = self.condition.predicate
-        try:
-            return [record for record in batch if predicate(record.value)]
-        except Exception:
-            pass  # find the offending record(s) one by one
+        if not self.runs_cel:
+            try:
+                return [record for record in batch if predicate(record.value)]
+            except Exception:
+                pass  # find the offending record(s) one by one
+        # CEL: one pass, so a record that ran into its deadline is not evaluated (and waited for) twice
         out = []
         for record in batch:
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dataflow_processor.conditions import compile_condition
+from dataflow_processor.conditions import DEFAULT_TIMEOUT, compile_condition
 from dataflow_processor.records import Record
 from dataflow_processor.spec.transformations import RouterConfig
 from dataflow_processor.transforms.base import FailFn, Transform
@@ -20,13 +20,25 @@ from dataflow_processor.transforms.base import FailFn, Transform
 class RouterTransform(Transform):
     type_name = "router"
 
-    def __init__(self, config: RouterConfig, index: int, route_ids: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        index: int,
+        route_ids: Sequence[int] | None = None,
+        condition_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         super().__init__(index)
         ids = list(route_ids) if route_ids is not None else list(range(len(config.routes)))
-        self.routes = [
-            (route_id, route.condition, compile_condition(route.condition).predicate)
-            for route_id, route in zip(ids, config.routes, strict=True)
+        conditions = [
+            compile_condition(
+                route.condition, field=f"{self.field_path}.routes[{r_index}].condition", timeout=condition_timeout
+            )
+            for r_index, route in enumerate(config.routes)
         ]
+        self.routes = [
+            (route_id, condition.text, condition.predicate) for route_id, condition in zip(ids, conditions, strict=True)
+        ]
+        self.runs_cel = any(condition.kind == "cel" for condition in conditions)
 
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
         out = []
