@@ -62,8 +62,8 @@ def test_the_byte_budget_is_shared_by_every_sink() -> None:
     settings = PipelineSettings(max_pending_bytes=32 * MIN_PENDING_BYTES)
     routes = {0: MemorySink(), 1: MemorySink()}
     spec_chain = chain_of({"type": "router", "router": {"routes": [
-        {"condition": "a == 1", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "a"}}},
-        {"condition": "a == 2", "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "b"}}},
+        {"condition": "a == 1", "sink": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "a"}}},
+        {"condition": "a == 2", "sink": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "b"}}},
     ]}})  # fmt: skip
     pipeline = Pipeline(
         source=MemorySource([]), chain=spec_chain, sink=MemorySink(), route_sinks=routes,
@@ -93,7 +93,7 @@ NESSIE = {"baseURL": "u", "namespace": "n", "table": "t"}
     ],
 )
 def test_batch_sizes_beyond_what_512_mib_holds_are_refused(block: dict, field: str) -> None:
-    spec = {"source": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}, "sink": block}
+    spec = {"source": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "t"}}, "sink": block}
     with pytest.raises(SpecError) as refused:
         parse_spec(spec)
     assert any(f"spec.sink.{block['type']}.{field}" in p and "100000" in p for p in refused.value.problems)
@@ -102,7 +102,7 @@ def test_batch_sizes_beyond_what_512_mib_holds_are_refused(block: dict, field: s
 def test_read_batch_size_is_bounded_too() -> None:
     source = {"type": "postgresql", "postgresql": {"connectionString": "d", "table": "t", "readBatchSize": 1_000_000}}
     with pytest.raises(SpecError, match="readBatchSize"):
-        parse_spec({"source": source, "sink": {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}})
+        parse_spec({"source": source, "sink": {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "t"}}})
 
 
 DEEP = b'{"a":' * 300 + b"1" + b"}" * 300  # parses (orjson: 1,024 levels) but cannot be encoded (254)
@@ -148,7 +148,7 @@ def test_log_line_survives_an_extra_that_cannot_be_encoded() -> None:
 
 
 def test_more_than_two_routers_are_refused() -> None:
-    kafka = {"type": "kafka", "kafka": {"brokers": ["k"], "topic": "t"}}
+    kafka = {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "t"}}
     router = {"type": "router", "router": {"routes": [{"condition": "$.a", "sink": kafka}]}}
     parse_spec({"source": kafka, "sink": kafka, "transformations": [router, router]})
     with pytest.raises(SpecError, match="at most 2 router transformations"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+
 from dataflow_processor.admission.quantity import compare_to, is_quantity, parse, quantity
 
 

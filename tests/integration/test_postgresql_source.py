@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ async def test_a_query_without_limit_is_read_in_pages(pg: asyncpg.Connection, pg
     await source.connect()
     try:
         batches = source.batches(BatchPolicy(max_records=10_000, linger_seconds=0.01))
+        assert isinstance(batches, AsyncGenerator)
         sizes = [len(await batches.__anext__()) for _ in range(10)]
         assert sizes == [100] * 10  # one poll, ten pages
         await batches.aclose()
