@@ -261,7 +261,8 @@ def transformation(route_sink: Schema) -> Schema:
             "format": s("RFC3339 (default), RFC3339Nano, Unix, UnixMilli, or a Go layout such as "
                         "`2006-01-02 15:04:05`.", 128),
         }),
-        "flatten": obj("Emit one record per element of an array field.", {
+        "flatten": obj("Emit one record per element of an array field (at most 10,000 outputs per record; "
+                       "a record that would pass it goes whole to the errors sink).", {
             "field": s("Array field path.", 512, minLength=1),
         }, required=["field"]),
         "filter": obj("Keep records matching a condition.", {
@@ -273,7 +274,7 @@ def transformation(route_sink: Schema) -> Schema:
             "maskChar": s("Mask character. Default `*`.", 4, minLength=1),
             "keepLength": b("Mask with as many characters as the value has (else three)."),
         }, required=["fields"]),
-        "router": obj("Send records matching a condition to another sink.", {
+        "router": obj("Send records matching a condition to another sink (at most 2 routers per DataFlow).", {
             "routes": {
                 "type": "array",
                 "description": "Routes in order; the first match wins; no match goes to the main sink.",

@@ -153,3 +153,21 @@ def test_more_than_two_routers_are_refused() -> None:
     parse_spec({"source": kafka, "sink": kafka, "transformations": [router, router]})
     with pytest.raises(SpecError, match="at most 2 router transformations"):
         parse_spec({"source": kafka, "sink": kafka, "transformations": [router, router, router]})
+
+
+async def test_two_flattens_cannot_multiply_past_the_cap() -> None:
+    """100 orders x 200 items = 20,000 outputs of one record, though each array is within the cap."""
+    inner = list(range(200))
+    over = {"n": 1, "orders": [{"items": inner} for _ in range(100)]}
+    within = {"n": 2, "orders": [{"items": inner} for _ in range(MAX_FANOUT // 200)]}
+    chain = chain_of(
+        {"type": "flatten", "flatten": {"field": "orders"}}, {"type": "flatten", "flatten": {"field": "items"}}
+    )
+    source = MemorySource([over, within])
+    sink, errors = MemorySink(), MemorySink()
+    await Pipeline(source=source, chain=chain, sink=sink, errors_sink=errors, settings=FAST).run()
+    assert len(sink.values) == MAX_FANOUT and {v["n"] for v in sink.values} == {2}
+    [envelope] = errors.values  # once, not once per order
+    assert "would hold 20000 elements" in envelope["error"]["message"]
+    assert envelope["original_message"] == over
+    assert source.committed == {0: 2}

@@ -126,7 +126,10 @@ class SecretFilter(logging.Filter):
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep what can be shown, masked
-            message = f"{record.msg} {record.args}"
+            try:
+                message = f"{record.msg} {record.args}"
+            except Exception:
+                message = "<log message not printable>"
         record.msg, record.args = mask(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

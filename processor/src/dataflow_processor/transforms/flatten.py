@@ -17,7 +17,9 @@ Semantics (original, plus the nested-path choice documented in the README):
   (errors sink, the message names the field, the count and the record's position) instead of
   being flattened: one 960 KB record of small elements would otherwise become ~480,000 records
   (~280 B each, +130 MiB). The record is kept whole rather than emitted in part, so re-feeding it
-  from the errors sink cannot duplicate the outputs already written.
+  from the errors sink cannot duplicate the outputs already written. The cap holds across the
+  chain: when two flattens multiply (outputs of one source record reach a second flatten), the
+  source record fails once if their total would pass the cap.
 """
 
 from __future__ import annotations
@@ -89,20 +91,21 @@ class FlattenTransform(Transform):
             node[last] = element
         return root
 
-    def _flatten(self, record: Record) -> list[Record]:
-        value = record.value
-        assert value is not None
+    def _array(self, value: dict[str, Any]) -> list[Any] | None:
+        """The array at ``field`` (the Avro union wrapper unwrapped), or ``None``: passes unchanged."""
         array = self.path.get(value)
         if isinstance(array, dict) and isinstance(array.get("array"), list):
             array = array["array"]
-        if not isinstance(array, list):
+        return array if isinstance(array, list) else None
+
+    def _flatten(self, record: Record) -> list[Record]:
+        value = record.value
+        assert value is not None
+        array = self._array(value)
+        if array is None:
             return [record]
         if len(array) > MAX_FANOUT:
-            where = f" (record at {record.position.partition}/{record.position.offset})" if record.position else ""
-            raise FanOutError(
-                f"field {self.path.text!r} holds {len(array)} elements, more than the {MAX_FANOUT} outputs "
-                f"one record may be flattened into{where}; the record is sent whole to the errors sink"
-            )
+            raise FanOutError(self._too_many(record, len(array), f"field {self.path.text!r} holds"))
         base = self._without(value)
         if not array:
             record.value = base
@@ -113,11 +116,46 @@ class FlattenTransform(Transform):
             out.append(record.child(child))
         return out
 
+    def _too_many(self, record: Record, count: int, what: str) -> str:
+        where = f" (record at {record.position.partition}/{record.position.offset})" if record.position else ""
+        return (
+            f"{what} {count} elements, more than the {MAX_FANOUT} outputs one record may be flattened "
+            f"into{where}; the record is sent whole to the errors sink"
+        )
+
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
         out: list[Record] = []
-        for record in batch:
-            try:
-                out.extend(self._flatten(record))
-            except Exception as exc:
-                fail(record, exc)
+        size = len(batch)
+        i = 0
+        while i < size:
+            record = batch[i]
+            token = record.token
+            end = i + 1
+            if token is not None:  # the outputs of one source record are consecutive (earlier flattens)
+                index = record.ack_index
+                while end < size and batch[end].token is token and batch[end].ack_index == index:
+                    end += 1
+            if end - i > 1 and not self._within_budget(batch, i, end, fail):
+                i = end
+                continue
+            for sibling in batch[i:end]:
+                try:
+                    out.extend(self._flatten(sibling))
+                except Exception as exc:
+                    fail(sibling, exc)
+            i = end
         return out
+
+    def _within_budget(self, batch: list[Record], start: int, end: int, fail: FailFn) -> bool:
+        """Whether the outputs of one source record's earlier flatten outputs ``batch[start:end]``
+        stay within :data:`MAX_FANOUT` after this flatten too (two flattens multiply). If not, the
+        source record fails once — its envelope holds it whole — and its outputs are dropped, so it
+        is acknowledged once that envelope is written."""
+        total = 0
+        for sibling in batch[start:end]:
+            array = self._array(sibling.value) if sibling.value is not None else None
+            total += max(1, len(array)) if array is not None else 1
+        if total <= MAX_FANOUT:
+            return True
+        fail(batch[start], FanOutError(self._too_many(batch[start], total, "its flatten outputs would hold")))
+        return False
