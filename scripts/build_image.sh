@@ -65,6 +65,8 @@ podman build --isolation chroot --pull=never \
   --label "io.dataflow.inputs=$hash" "${secrets[@]}" ${PODMAN_BUILD_ARGS:-} \
   -t "$image" "$repo" >&2
 log "image $image built in $(( $(date +%s) - t0 ))s (inputs $hash)"
+# Earlier builds that lost their tag to this one would pile up (700 MB each): drop those.
+podman image prune -f --filter label=io.dataflow.inputs >/dev/null || true
 rm -f "$tar_path.tmp.$$"
 podman save --quiet --format docker-archive -o "$tar_path.tmp.$$" "$image"
 mv "$tar_path.tmp.$$" "$tar_path"

@@ -68,6 +68,17 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout
 
 
+def test_a_second_build_of_the_same_tree_builds_nothing(image: dict) -> None:
+    before = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", IMAGE],
+                            capture_output=True, text=True, check=True).stdout
+    proc = subprocess.run([str(REPO / "scripts/build_image.sh"), IMAGE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"image {IMAGE} is current" in proc.stderr and "STEP" not in proc.stderr, proc.stderr[-3000:]
+    after = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", IMAGE],
+                           capture_output=True, text=True, check=True).stdout
+    assert after == before
+
+
 def test_runs_as_a_non_root_user(image: dict) -> None:
     assert image["User"] == "1001"
     assert ok(run_in(image, "-c", "id -u; id -g", entrypoint="/bin/sh")).split() == ["1001", "0"]
