@@ -51,6 +51,12 @@ def watch_only(namespace: str, deployment: str, watched: str) -> None:
             "name": name, "env": [{"name": "WATCH_NAMESPACE", "value": watched}]}]}}}}))
 
 
+def stop_serving(apps_namespace: str) -> None:
+    """Delete the DataFlows while their operator still runs: their finalizer needs it."""
+    kubectl("delete", "dataflows", "--all", "-n", apps_namespace, "--wait=true", "--timeout=120s",
+            check=False, timeout=150)
+
+
 def http_get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as r:
         return str(r.read().decode())
@@ -90,6 +96,7 @@ def test_helm_install_runs_on_the_real_node(real_node: RealNode, node_image: str
         check_operator_in_cluster(pod, ops, node_image)
         run_kafka_to_postgres(apps_namespace, real_node, node_image)
     finally:
+        stop_serving(apps_namespace)
         helm("uninstall", "rn", "-n", ops, "--wait", check=False)
         kubectl("delete", "namespace", ops, "--wait=false", check=False)
 
@@ -117,6 +124,7 @@ def test_kustomize_install_runs_on_the_real_node(real_node: RealNode, node_image
         check_operator_in_cluster(pod, ns, node_image)
         run_kafka_to_postgres(apps_namespace, real_node, node_image)
     finally:
+        stop_serving(apps_namespace)
         # Keep the CRD (other suites use it): delete everything else the kustomization made.
         docs = [d for d in yaml.safe_load_all(kubectl("kustomize", str(REPO / "config/default")))
                 if d["kind"] not in ("CustomResourceDefinition",)]
