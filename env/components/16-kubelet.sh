@@ -150,8 +150,13 @@ kubelet_ready() {
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.spec.taints[*].key}' 2>/dev/null) == "True/$NODE_TAINT" ]]
 }
 
+# The image the real-node tests run: what `make image` builds and saves (docs/image.md).
+: "${DATAFLOW_IMAGE:=localhost/dataflow-operator:0.1.0}" "${DATAFLOW_IMAGE_TAR:=$DATAFLOW_ENV_HOME/image/dataflow-operator.tar}"
+
 kubelet_vars() {
   cat <<VARS
+export DATAFLOW_IMAGE='$DATAFLOW_IMAGE'
+export DATAFLOW_IMAGE_TAR='$DATAFLOW_IMAGE_TAR'
 export DATAFLOW_NODE_NAME='$NODE_NAME'
 export DATAFLOW_NODE_GATEWAY='$NODE_GATEWAY'
 export DATAFLOW_NODE_LABEL='$NODE_LABEL'

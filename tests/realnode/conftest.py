@@ -60,7 +60,8 @@ def node_image(real_node: RealNode) -> str:
     """The operator image (`make image`), loaded into the node's containerd.
 
     DATAFLOW_IMAGE names it; DATAFLOW_IMAGE_TAR is its `podman save` archive. Without the archive,
-    the image is saved from the local podman storage. No registry is involved at any point.
+    the image is saved from the local podman storage. No registry is involved at any point. An image
+    already in containerd under that name is used as it is.
     """
     (ref,) = require_env("DATAFLOW_IMAGE")
     require_tool("ctr")
@@ -68,7 +69,7 @@ def node_image(real_node: RealNode) -> str:
         return ref
     tar = os.environ.get("DATAFLOW_IMAGE_TAR", "")
     with tempfile.TemporaryDirectory() as tmp:
-        if not tar:
+        if not tar or not os.path.exists(tar):
             require_tool("podman")
             tar = f"{tmp}/image.tar"
             saved = subprocess.run(["podman", "save", "-o", tar, ref], capture_output=True, text=True, timeout=600)
