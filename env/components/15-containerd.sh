@@ -181,7 +181,9 @@ containerd_stop() {
   fi
   stop_pid containerd
   local m
-  for m in $(awk -v a="$CONTAINERD_DIR/" -v b="$DATA_DIR/kubelet/" 'index($2,a)==1 || index($2,b)==1 {print $2}' /proc/mounts | sort -r); do
+  # The kubelet also bind-mounts its root dir onto itself: the dirs themselves, then what is below.
+  for m in $(awk -v a="$CONTAINERD_DIR" -v b="$DATA_DIR/kubelet" \
+    '$2==a || $2==b || index($2,a"/")==1 || index($2,b"/")==1 {print $2}' /proc/mounts | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
   for m in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do ip netns del "$m" 2>/dev/null || true; done
