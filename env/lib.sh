@@ -127,3 +127,13 @@ mvn_fetch() {
   mkdir -p "$(dirname "$dest")"
   mv "$tmp"/* "$dest" && rm -rf "$tmp"
 }
+
+# The real node's network (15-containerd.sh, 16-kubelet.sh, docs/local-environment/real-node.md): a
+# bridge on this machine whose gateway address is where pods reach the servers (relays and extra
+# listeners). Away from kwok's 10.244/16, the service range 10.0.0.0/24, tests/e2e/netns.py's
+# 10.231.0.0/30 and podman's default 10.88/16.
+: "${NODE_NAME:=dataflow-node-0}" "${NODE_BRIDGE:=dfnode0}"
+: "${NODE_POD_CIDR:=10.232.0.0/24}" "${NODE_GATEWAY:=10.232.0.1}"
+: "${NODE_SERVICE_CIDR:=10.0.0.0/24}" "${NODE_SERVICE_VIP:=10.0.0.1}"
+: "${KAFKA_NODE_PORT:=19096}"
+: "${NODE_LABEL:=dataflow.io/real-node}" "${NODE_TAINT:=dataflow.io/real-node}" "${KUBELET_HEALTHZ_PORT:=16248}"

@@ -2,7 +2,8 @@
 # kube-apiserver (also builds kube-controller-manager and kube-scheduler: one wrapper module with
 # k8s.io/kubernetes and its 31 staging modules replaced by their published versions).
 # Auth: a local CA signs the serving certificate; clients use a static admin token (system:masters).
-# The admin kubeconfig is run/kubeconfig.
+# The admin kubeconfig is run/kubeconfig. The real node's kubelet (16-kubelet.sh) is reached at its
+# InternalIP: its Hostname address is a node name no resolver here knows (a lookup would leave the host).
 # shellcheck disable=SC2034  # read by envctl
 kube_apiserver_timeout=120
 K8S_BIN="$BIN_DIR/k8s-$K8S_VERSION"
@@ -89,6 +90,7 @@ kube_apiserver_start() {
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$K8S_PKI/sa.pub" \
     --service-account-signing-key-file "$K8S_PKI/sa.key" --service-cluster-ip-range 10.0.0.0/24 \
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
+    --kubelet-preferred-address-types InternalIP \
     --endpoint-reconciler-type none --v=1
 }
 

@@ -5,6 +5,9 @@
 #   PLAINTEXT $KAFKA_PORT, CONTROLLER $KAFKA_CONTROLLER_PORT,
 #   SSL $KAFKA_TLS_PORT (test CA; client certificates requested, not required),
 #   SASL_PLAINTEXT $KAFKA_SASL_PORT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; one user for all three).
+# When the real node's network is up (15-containerd.sh), one more: NODE, plaintext, on the node's
+# gateway $NODE_GATEWAY:$KAFKA_NODE_PORT, advertised as such, for pods (a relay cannot serve Kafka:
+# clients reconnect to the advertised address, and 127.0.0.1 in a pod is the pod itself).
 : "${KAFKA_SASL_USER:=dataflow}" "${KAFKA_SASL_PASSWORD:=dataflow-secret}"
 : "${KAFKA_HEAP_OPTS:=-Xms1g -Xmx1g}"
 # C1 only: on this 2-core machine, shared with other JVMs, it halves the start (about 8 s instead of
@@ -77,15 +80,17 @@ kafka_tls() {
 
 kafka_config() {
   local c=$CONF_DIR/kafka tls=$CONF_DIR/kafka/tls u=$KAFKA_SASL_USER p=$KAFKA_SASL_PASSWORD
+  local node_l="" node_m=""
+  if node_net_ready; then node_l=",NODE://$NODE_GATEWAY:$KAFKA_NODE_PORT" node_m=",NODE:PLAINTEXT"; fi
   mkdir -p "$c"
   cat >"$c/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT$node_l
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT$node_l
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT$node_m
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA_DIR/kafka
 
