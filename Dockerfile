@@ -42,6 +42,7 @@ ENV VIRTUAL_ENV=/opt/dataflow/venv \
     ANSIBLE_LOCAL_TEMP=/tmp/ansible-local \
     ANSIBLE_REMOTE_TEMP=/tmp/ansible-remote \
     ANSIBLE_COLLECTIONS_PATH=/opt/dataflow/collections \
+    ANSIBLE_ROLES_PATH=/opt/dataflow/operator/roles \
     ANSIBLE_GATHERING=explicit \
     PYTHONUNBUFFERED=1
 LABEL io.dataflow.writable-paths="/tmp"

@@ -176,6 +176,12 @@ def test_processor_and_ansible_work_on_a_read_only_root(image: dict) -> None:
     out = ok(run_in(image, "-i", "localhost,", "-c", "local", "localhost", "-m", "ansible.builtin.ping",
                     entrypoint="ansible"))
     assert "SUCCESS" in out
+    # The runtime runs playbooks/dataflow.yml from the working directory: its role must resolve there,
+    # and so must the secret watcher's sibling files.
+    for playbook in ("playbooks/dataflow.yml", "playbooks/admission-policy.yml"):
+        ok(run_in(image, "--syntax-check", "-i", "localhost,", playbook, entrypoint="ansible-playbook"))
+    out = ok(run_in(image, "roles/dataflow/files/secret_watch.py", "--help", entrypoint="python3"))
+    assert "--namespace" in out
     # And nothing else is writable.
     proc = run_in(image, "-c", "touch /opt/dataflow/operator/x", entrypoint="/bin/sh")
     assert proc.returncode != 0 and "Read-only file system" in proc.stderr
