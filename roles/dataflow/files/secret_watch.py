@@ -8,8 +8,11 @@ program runs beside the runtime (a second container of the operator pod, or a se
 
 - it watches DataFlows and keeps, for each Secret of a DataFlow's own namespace, the DataFlows that
   reference it (the role's own `dataflow_secret_refs` decides what a reference is);
-- it watches Secrets as metadata only (`PartialObjectMetadata`: no secret value ever reaches this
-  process) and, when a referenced Secret is created, changed or deleted, sets the annotation
+- it watches Secrets as metadata only (`PartialObjectMetadata`: no `data`) and keeps of each only
+  its namespace, name and resourceVersion (metadata can still carry values: `kubectl apply` copies
+  the whole Secret into its last-applied annotation, so annotations and managed fields are dropped
+  as each object arrives, and no object is ever logged); when a referenced Secret is created,
+  changed or deleted, it sets the annotation
   `dataflow.dataflow.io/secret-observed: <secret>@<resourceVersion>` on each DataFlow that
   references it. The DataFlow watch has `watchAnnotationsChanges: true`, so that annotation starts a
   reconcile, which reads the Secret again and rolls the processor when its resourceVersion moved.
@@ -38,8 +41,9 @@ from typing import Any
 
 ROLE = Path(__file__).resolve().parents[1]
 ANNOTATION = "dataflow.dataflow.io/secret-observed"
-METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-METADATA_WATCH = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+# Secrets are read as metadata only, and only in that form: no fallback to full objects (values).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_WATCH = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 DATAFLOWS = ("apis/dataflow.dataflow.io/v1", "dataflows")
 SECRETS = ("api/v1", "secrets")
 log = logging.getLogger("secret-watch")
@@ -100,20 +104,30 @@ def _collection(api: tuple[str, str], namespace: str) -> str:
     return f"/{prefix}/namespaces/{namespace}/{plural}" if namespace else f"/{prefix}/{plural}"
 
 
-def list_and_watch(client: Any, path: str, accept: str | None, on_event: Callable[[str, dict[str, Any]], None],
-                   stop: threading.Event, listed: threading.Event) -> None:
+def identity(obj: dict[str, Any]) -> dict[str, Any]:
+    """Only what identifies an object's version: a Secret's metadata can hold its values."""
+    meta = obj.get("metadata") or {}
+    return {"metadata": {k: meta[k] for k in ("namespace", "name", "resourceVersion") if k in meta}}
+
+
+def list_and_watch(client: Any, path: str, accepts: tuple[str | None, str | None],
+                   on_event: Callable[[str, dict[str, Any]], None], stop: threading.Event,
+                   listed: threading.Event, keep: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> None:
     """List (paginated), then watch from the list's resourceVersion; relist when the watch expires.
 
-    Listed objects come as `LISTED` events; `listed` is set once the first list is complete.
+    `accepts` are the Accept headers of the list and of the watch (a metadata-only list and watch
+    name different kinds). `keep` reduces each object as it arrives. Listed objects come as
+    `LISTED` events; `listed` is set once the first list is complete.
     """
+    list_accept, watch_accept = accepts
     while not stop.is_set():
         try:
             version = ""
             query: dict[str, str] = {"limit": "500"}
             while True:
-                page = client.request("GET", path, query=query, accept=accept)
+                page = client.request("GET", path, query=query, accept=list_accept)
                 for item in page.get("items") or []:
-                    on_event("LISTED", item)
+                    on_event("LISTED", keep(item))
                 version = (page.get("metadata") or {}).get("resourceVersion", "")
                 cont = (page.get("metadata") or {}).get("continue")
                 if not cont:
@@ -122,9 +136,9 @@ def list_and_watch(client: Any, path: str, accept: str | None, on_event: Callabl
             listed.set()
             events: Iterator[dict[str, Any]] = client.watch(
                 path, {"resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "300"},
-                accept=accept)
+                accept=watch_accept)
             for event in events:
-                kind, obj = event.get("type", ""), event.get("object") or {}
+                kind, obj = event.get("type", ""), keep(event.get("object") or {})
                 if kind == "ERROR":  # 410 Gone: the version is too old; list again
                     break
                 if kind != "BOOKMARK":
@@ -175,15 +189,16 @@ class Watcher:
         threads = []
         for ns in self.namespaces:
             threads.append(threading.Thread(target=list_and_watch, daemon=True, args=(
-                self.client, _collection(DATAFLOWS, ns), None, self.on_dataflow, self.stop,
+                self.client, _collection(DATAFLOWS, ns), (None, None), self.on_dataflow, self.stop,
                 self.dataflows_listed[ns])))
             threads[-1].start()
         # DataFlows first: a Secret event must find the references it matters to.
         for ns in self.namespaces:
             self.dataflows_listed[ns].wait()
             threads.append(threading.Thread(target=list_and_watch, daemon=True, args=(
-                self.client, _collection(SECRETS, ns), METADATA_ONLY,
-                lambda kind, obj, _ns=ns: self.on_secret(_ns, kind, obj), self.stop, self.secrets_listed[ns])))
+                self.client, _collection(SECRETS, ns), (METADATA_LIST, METADATA_WATCH),
+                lambda kind, obj, _ns=ns: self.on_secret(_ns, kind, obj), self.stop, self.secrets_listed[ns],
+                identity)))
             threads[-1].start()
         return threads
 
