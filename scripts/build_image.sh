@@ -8,8 +8,8 @@
 # ignored), the Dockerfile, and the IDs of the two base images. Their hash is the image's label
 # io.dataflow.inputs; when the image in podman's storage carries the same hash (and the saved tar
 # below holds it), nothing is built. The image is also saved to
-# $DATAFLOW_ENV_HOME/image/dataflow-operator.tar (`podman save`), whose path does not change, so that
-# a kubelet's container runtime can import it.
+# $DATAFLOW_ENV_HOME/image/<image name with / and : as _>.tar (`podman save`), one tar per image name,
+# so that a kubelet's container runtime can import it.
 #
 # Env: IMAGE_BASE, IMAGE_OPERATOR_BASE (from `envctl vars`; override to build on other bases),
 #      PODMAN_BUILD_ARGS (extra `podman build` arguments).

@@ -151,7 +151,9 @@ kubelet_ready() {
 }
 
 # The image the real-node tests run: what `make image` builds and saves (docs/image.md).
-: "${DATAFLOW_IMAGE:=localhost/dataflow-operator:0.1.0}" "${DATAFLOW_IMAGE_TAR:=$DATAFLOW_ENV_HOME/image/dataflow-operator.tar}"
+# (scripts/build_image.sh names its tar after the image.)
+: "${DATAFLOW_IMAGE:=localhost/dataflow-operator:0.1.0}"
+: "${DATAFLOW_IMAGE_TAR:=$DATAFLOW_ENV_HOME/image/$(printf '%s' "$DATAFLOW_IMAGE" | tr '/:' '__').tar}"
 
 kubelet_vars() {
   cat <<VARS

@@ -67,6 +67,19 @@ def test_filter_masks_message_args_traceback_and_extras() -> None:
     assert json.loads(line)["exception"].endswith("ValueError: bad ***")
 
 
+def test_a_secret_that_is_a_common_word_leaves_the_line_readable() -> None:
+    # A password "dataflow" is masked wherever it is data, and the line keeps its keys and own fields.
+    register_secrets(["dataflow"])
+    logger, stream = capture()
+    logger.info("connected as dataflow", extra={"record": {"user": "dataflow", "n": 1}})
+    line = json.loads(stream.getvalue())
+    assert {"dataflow_namespace", "dataflow_name", "record"} <= set(line)
+    assert line["msg"] == "connected as ***"
+    assert line["record"] == {"user": "***", "n": 1}
+    assert "dataflow" not in json.dumps({k: v for k, v in line.items() if k not in ("logger",)}).replace(
+        "dataflow_namespace", "").replace("dataflow_name", "")
+
+
 def test_logging_error_printout_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
     """A record whose formatting fails is printed by ``logging`` itself ("--- Logging error ---"),
     message and arguments included: the filter has masked them before."""

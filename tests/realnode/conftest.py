@@ -60,13 +60,12 @@ def node_image(real_node: RealNode) -> str:
     """The operator image (`make image`), loaded into the node's containerd.
 
     DATAFLOW_IMAGE names it; DATAFLOW_IMAGE_TAR is its `podman save` archive. Without the archive,
-    the image is saved from the local podman storage. No registry is involved at any point. An image
-    already in containerd under that name is used as it is.
+    the image is saved from the local podman storage. No registry is involved at any point. The
+    archive is imported every time (about 30 s): an image already in containerd under the same name
+    may be an older build, and a test of it would test stale code.
     """
     (ref,) = require_env("DATAFLOW_IMAGE")
     require_tool("ctr")
-    if ref in ctr(real_node, "images", "ls", "-q").stdout.split():
-        return ref
     tar = os.environ.get("DATAFLOW_IMAGE_TAR", "")
     with tempfile.TemporaryDirectory() as tmp:
         if not tar or not os.path.exists(tar):

@@ -64,6 +64,8 @@ def run_kafka_to_postgres(namespace: str, node: RealNode, image: str) -> dict[st
     logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", "processor")
     lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
     assert lines, "the processor logged nothing"
+    unnamed = [line for line in lines if "dataflow_namespace" not in line or "dataflow_name" not in line]
+    assert not unnamed, unnamed[:5]
     assert {(line["dataflow_namespace"], line["dataflow_name"]) for line in lines} == {(namespace, name)}
     assert pod_pg not in logs
 

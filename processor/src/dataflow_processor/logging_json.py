@@ -4,8 +4,10 @@
 ``extra=`` (``record``, ``position``, ``stage``…) are added to the line as JSON values.
 
 Every line passes :mod:`.redaction` twice: its filter masks the message and traceback of each record
-(so even ``logging``'s own "--- Logging error ---" printout shows them masked), and the finished
-JSON line is masked again (``extra=`` fields, JSON-escaped forms). Python warnings and uncaught
+(so even ``logging``'s own "--- Logging error ---" printout shows them masked), and each field's
+value is masked again as it goes into the line (``extra=`` fields, JSON-escaped forms). The keys and
+the formatter's own fields (time, level, logger, the DataFlow's namespace and name) are not data and
+are left alone. Python warnings and uncaught
 exceptions are routed through the same handler, so nothing reaches stderr around the mask.
 """
 
@@ -55,16 +57,32 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:  # already formatted (and masked) by SecretFilter
             line["exception"] = record.exc_text
-        try:
-            text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # an extra nested too deep: never lose the line
-            for key, value in list(line.items()):
-                try:
-                    orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
-                except (TypeError, orjson.JSONEncodeError):
-                    line[key] = f"<not encodable as JSON: {type(value).__name__}>"
-            text = orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        return mask(text)
+        for key, value in list(line.items()):
+            if key not in _OWN_FIELDS:
+                line[key] = _masked(value)
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# Fields the formatter itself fills from code and Kubernetes names, never from data: masking them
+# would only break the line (a password that happens to be "dataflow" would rename every key).
+_OWN_FIELDS = frozenset({"time", "level", "logger", "dataflow_namespace", "dataflow_name"})
+
+
+def _masked(value: Any) -> Any:
+    """A field's value with every secret masked; an extra that JSON cannot encode becomes a note."""
+    if isinstance(value, str):
+        return mask(value)
+    try:
+        encoded = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # an extra nested too deep: never lose the line
+        return f"<not encodable as JSON: {type(value).__name__}>"
+    hidden = mask(encoded)  # also catches a secret's JSON-escaped form inside nested values
+    if hidden == encoded:
+        return value
+    try:
+        return orjson.loads(hidden)
+    except orjson.JSONDecodeError:
+        return hidden
 
 
 def level_from_env(value: str | None) -> int:
