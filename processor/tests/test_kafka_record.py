@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("aiokafka")
-
 from aiokafka.structs import ConsumerRecord
 
 from dataflow_processor.connectors.kafka import KafkaRecord, message_metadata
