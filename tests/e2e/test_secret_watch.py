@@ -10,24 +10,15 @@ import base64
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.kube import apply, kubectl, wait_for
+from tests.e2e.kube import apply, wait_for
 from tests.unit.test_secret_watch import watch
 
 pytestmark = pytest.mark.e2e
 VALUE = "hunter2-" + uuid.uuid4().hex
-
-
-@pytest.fixture
-def ns(crd_installed: str) -> Iterator[str]:
-    name = f"sw-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def secret(ns: str, value: str) -> dict[str, Any]:
@@ -35,7 +26,8 @@ def secret(ns: str, value: str) -> dict[str, Any]:
             "data": {"dsn": base64.b64encode(value.encode()).decode()}}
 
 
-def test_secrets_arrive_as_metadata_only(ns: str) -> None:
+def test_secrets_arrive_as_metadata_only(namespace: str) -> None:
+    ns = namespace
     apply(secret(ns, VALUE))
     events: list[tuple[str, dict[str, Any]]] = []
     stop, listed = threading.Event(), threading.Event()
@@ -58,7 +50,8 @@ def test_secrets_arrive_as_metadata_only(ns: str) -> None:
     assert VALUE not in text and base64.b64encode(VALUE.encode()).decode() not in text
 
 
-def test_metadata_requests_carry_no_data(ns: str) -> None:
+def test_metadata_requests_carry_no_data(namespace: str) -> None:
+    ns = namespace
     apply(secret(ns, VALUE))
     client = watch.kube.KubeClient(timeout=30.0)
     page = client.request("GET", f"/api/v1/namespaces/{ns}/secrets", accept=watch.METADATA_LIST)
