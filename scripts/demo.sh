@@ -1,54 +1,93 @@
 #!/usr/bin/env bash
-# The product's main job, locally: bring up the local environment (control plane, Kafka, PostgreSQL),
-# start the operator (the real ansible-operator on watches.yaml), apply a Kafka → PostgreSQL DataFlow,
-# see it Running, run its processor on the ConfigMap and Secret the operator wrote (no container
-# engine here, so the processor runs as a local process), produce records and watch rows arrive.
-#   make demo            (DEMO_RECORDS=1000 by default; DEMO_KEEP=1 leaves operator and processor running)
+# The product's main job, locally, the way a user runs it: bring up the local environment (control
+# plane, a real node with containerd, Kafka, PostgreSQL), build the operator image and load it onto the
+# node, `helm install` the operator, apply a Kafka → PostgreSQL DataFlow, and watch its processor pod
+# move records into rows. Operator and processor run as pods from the image (docs/image.md); the
+# node reaches Kafka and PostgreSQL through its gateway (docs/local-environment/real-node.md).
+#   make demo     (DEMO_RECORDS=1000 by default; DEMO_KEEP=1 leaves the operator and the DataFlow running)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 records=${DEMO_RECORDS:-1000}
-ns=demo
+ns=demo                 # the DataFlow's namespace
+ops=dataflow-demo       # the operator's namespace
+release=demo
 
-env/envctl up venv operator-tools etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres kafka
+env/envctl up venv operator-tools image-tools etcd kube-apiserver kube-controller-manager kube-scheduler \
+  containerd kubelet node-relay postgres kafka
 eval "$(env/envctl vars)"
-python -m pip install -q --no-deps --no-build-isolation -e ./processor >/dev/null
 state=$DATAFLOW_ENV_HOME/run/demo
 mkdir -p "$state"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+diagnose() {
+  say "the demo failed; what the cluster shows"
+  kubectl get pods -A -o wide 2>&1 | grep -E "^(NAMESPACE|$ns|$ops) " || true
+  kubectl -n "$ns" get events --sort-by=.lastTimestamp 2>&1 | tail -15 || true
+  kubectl -n "$ops" logs "deployment/$release-dataflow-operator" -c manager --tail=40 2>&1 || true
+  kubectl -n "$ns" logs -l dataflow.dataflow.io/name=orders --tail=20 2>&1 || true
+}
 cleanup() {
-  [[ ${DEMO_KEEP:-0} == 1 ]] && { say "left running: operator (pid $op_pid), processor (pid ${proc_pid:-none})"; return; }
-  kill "${proc_pid:-}" "$op_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
+  local rc=$?
+  [[ $rc == 0 ]] || diagnose
+  if [[ ${DEMO_KEEP:-0} == 1 ]]; then
+    say "left running: operator (helm release $release in $ops), DataFlow $ns/orders"
+    return
+  fi
+  # The DataFlow first, while its operator still runs: its finalizer needs it.
+  kubectl -n "$ns" delete dataflow orders --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+  helm uninstall "$release" -n "$ops" --wait >/dev/null 2>&1 || true
+}
+restricted_namespace() {
+  kubectl create namespace "$1" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl label --overwrite namespace "$1" pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/enforce-version=latest >/dev/null
 }
 
-say "CRD and admission policy"
-kubectl apply --server-side --force-conflicts -f config/crd/bases/dataflow.dataflow.io_dataflows.yaml >/dev/null
-kubectl apply --server-side --force-conflicts -f config/policy/validating-admission-policy.yaml >/dev/null
-# Poll rather than `kubectl wait`: on a fresh API server that can fail right after the create.
-for _ in $(seq 1 120); do
-  [[ $(kubectl get crd dataflows.dataflow.dataflow.io -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] && break
-  sleep 1
-done
-kubectl create namespace dataflow-operator-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+say "operator image $DATAFLOW_IMAGE, built if its inputs changed, loaded onto node $DATAFLOW_NODE_NAME"
+scripts/node_image.sh "$DATAFLOW_IMAGE"
 
-say "operator (log: $state/operator.log)"
-ANSIBLE_ROLES_PATH=$repo/roles PROCESSOR_IMAGE=localhost/dataflow-operator:0.1.0 \
-  ansible-operator run --watches-file watches.yaml --leader-elect \
-  --leader-election-id dataflow-operator.dataflow.io --leader-election-namespace dataflow-operator-system \
-  --max-concurrent-reconciles 4 --ansible-verbosity 0 --metrics-bind-address 127.0.0.1:18443 \
-  --health-probe-bind-address 127.0.0.1:16789 >"$state/operator.log" 2>&1 &
-op_pid=$!
+say "helm install $release (namespace $ops), serving namespace $ns"
 trap cleanup EXIT
+# Helm installs the CRD only when it is absent; an upgrade of the CRD is a kubectl apply.
+kubectl apply --server-side --force-conflicts -f config/crd/bases/dataflow.dataflow.io_dataflows.yaml >/dev/null
+# The admission policy is the chart's: one created by `kubectl apply` elsewhere would block the install.
+owner=$(kubectl get validatingadmissionpolicy dataflow.dataflow.io \
+  -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-name}' 2>/dev/null || true)
+[[ $owner == "$release" ]] || kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy \
+  dataflow.dataflow.io --ignore-not-found >/dev/null
+restricted_namespace "$ops"
+restricted_namespace "$ns"
+# The node is tainted so that only pods meant for it land there (the rest go to kwok's fake node):
+# the operator and the DataFlow both select it and tolerate the taint.
+cat >"$state/values.yaml" <<YAML
+image: {repository: ${DATAFLOW_IMAGE%:*}, tag: "${DATAFLOW_IMAGE##*:}", pullPolicy: Never}
+watchNamespaces: [$ns]
+nodeSelector: {$DATAFLOW_NODE_LABEL: "true"}
+tolerations: [{key: $DATAFLOW_NODE_TAINT, operator: Exists, effect: NoSchedule}]
+YAML
+helm upgrade --install "$release" charts/dataflow-operator -n "$ops" -f "$state/values.yaml" --wait --timeout 5m >/dev/null
+kubectl -n "$ops" get pods -o wide
 
-say "namespace $ns, credentials Secret, DataFlow orders (Kafka → PostgreSQL)"
-kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-kubectl -n "$ns" create secret generic demo-credentials --from-literal=dsn="$DATAFLOW_PG_DSN" \
-  --from-literal=brokers="$DATAFLOW_KAFKA_BOOTSTRAP" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+say "namespace $ns: credentials Secret and DataFlow orders (Kafka → PostgreSQL)"
+# The processor pod's view of the servers: the node gateway's Kafka listener and PostgreSQL relay.
+kubectl -n "$ns" create secret generic demo-credentials --from-literal=dsn="$DATAFLOW_NODE_PG_DSN" \
+  --from-literal=brokers="$DATAFLOW_NODE_KAFKA_BOOTSTRAP" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 run_id=$(date +%s)
 topic="demo-orders-$run_id"
 table="demo_orders_$run_id"
+python - "$topic" <<'PY'
+import asyncio, os, sys
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def main(topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["DATAFLOW_KAFKA_BOOTSTRAP"])
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    finally:
+        await admin.close()
+asyncio.run(main(sys.argv[1]))
+PY
 kubectl apply -f - <<YAML
 apiVersion: dataflow.dataflow.io/v1
 kind: DataFlow
@@ -60,39 +99,38 @@ spec:
     - {type: filter, filter: {condition: "\$.status == 'paid'"}}
     - {type: select, select: {fields: [id, status, amount, ingested_at]}}
   sink: {type: postgresql, postgresql: {connectionStringSecretRef: {name: demo-credentials, key: dsn}, table: $table, autoCreateTable: true, batchSize: 500}}
+  nodeSelector: {$DATAFLOW_NODE_LABEL: "true"}
+  tolerations: [{key: $DATAFLOW_NODE_TAINT, operator: Exists, effect: NoSchedule}]
 YAML
 # Wait for the operator to have reconciled this very spec (a rerun changes topic and table).
 generation=$(kubectl -n "$ns" get dataflow orders -o jsonpath='{.metadata.generation}')
 kubectl -n "$ns" wait dataflow/orders --for=jsonpath='{.status.observedGeneration}'="$generation" --timeout=180s >/dev/null
 kubectl -n "$ns" wait dataflow/orders --for=jsonpath='{.status.phase}'=Running --timeout=180s
-kubectl -n "$ns" get dataflow orders
 
-say "processor, run locally on the ConfigMap and Secret the operator wrote"
-kubectl -n "$ns" get configmap dataflow-orders-spec -o jsonpath='{.data.spec\.json}' >"$state/spec.json"
-rm -rf "$state/secrets" && mkdir -p "$state/secrets"
-python - "$ns" "$state/secrets" <<'PY'
-import base64, json, pathlib, subprocess, sys
-ns, out = sys.argv[1], pathlib.Path(sys.argv[2])
-data = json.loads(subprocess.check_output(["kubectl", "-n", ns, "get", "secret", "dataflow-orders-secrets", "-o", "json"]))["data"]
-for key, value in data.items():
-    (out / key).write_bytes(base64.b64decode(value))
-PY
-dataflow-processor --spec-path "$state/spec.json" --secrets-path "$state/secrets" --namespace "$ns" --name orders \
-  --health-port 19190 >"$state/processor.log" 2>&1 &
-proc_pid=$!
+say "processor pod, Ready by its own probes"
+# Poll: right after the Deployment is made there may be no pod yet for `kubectl wait` to find, and a
+# rerun's previous pod may still be terminating.
+ready=""
+for _ in $(seq 1 150); do
+  ready=$(kubectl -n "$ns" get pods -l dataflow.dataflow.io/name=orders -o json | python -c '
+import json, sys
+for pod in json.load(sys.stdin)["items"]:
+    conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+    if conditions.get("Ready") == "True" and not pod["metadata"].get("deletionTimestamp"):
+        print(pod["metadata"]["name"])
+        break
+')
+  [[ -n $ready ]] && break
+  sleep 2
+done
+[[ -n $ready ]] || { echo "the processor pod did not become Ready"; exit 1; }
+kubectl -n "$ns" get pods -o wide
 
 say "producing $records orders (90% paid) into $topic"
 python - "$topic" "$records" <<'PY'
 import asyncio, json, os, sys
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 async def main(topic: str, n: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["DATAFLOW_KAFKA_BOOTSTRAP"])
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
-    finally:
-        await admin.close()
     p = AIOKafkaProducer(bootstrap_servers=os.environ["DATAFLOW_KAFKA_BOOTSTRAP"], linger_ms=20)
     await p.start()
     try:
@@ -107,6 +145,7 @@ PY
 
 expected=$((records - (records + 9) / 10))
 say "waiting for $expected rows in $table"
+rows=0
 for _ in $(seq 1 120); do
   rows=$(psql "$DATAFLOW_PG_DSN" -tAc "SELECT count(*) FROM $table" 2>/dev/null || echo 0)
   printf '\r  rows: %s' "$rows"
@@ -115,7 +154,13 @@ for _ in $(seq 1 120); do
 done
 echo
 psql "$DATAFLOW_PG_DSN" -c "SELECT * FROM $table ORDER BY id LIMIT 5"
-sleep 6  # one status report interval
+[[ $rows -ge $expected ]] || { echo "only $rows of $expected rows arrived"; exit 1; }
+# The pod reports its counters to the DataFlow's status, with its own ServiceAccount's token.
+for _ in $(seq 1 30); do
+  [[ $(kubectl -n "$ns" get dataflow orders -o jsonpath='{.status.processedCount}') -ge $expected ]] && break
+  sleep 1
+done
 kubectl -n "$ns" get dataflow orders
-[[ $rows -ge $expected ]] || { echo "only $rows of $expected rows arrived (processor log: $state/processor.log)"; exit 1; }
+say "the processor's last log lines (kubectl logs)"
+kubectl -n "$ns" logs "$ready" -c processor --tail=3
 say "done: $rows rows arrived; DataFlow orders is $(kubectl -n "$ns" get dataflow orders -o jsonpath='{.status.phase}')"

@@ -48,6 +48,7 @@ def test_template_default() -> None:
     assert_hardened(dep["spec"]["template"]["spec"])
     assert env["OPERATOR_DEPLOYMENT_NAME"] == "rel-dataflow-operator"
     assert env["PROCESSOR_IMAGE_ALLOWED_PREFIXES"] == ""  # only the operator's own processor image
+    assert "WATCH_NAMESPACE" not in env  # every namespace
     # The secret watcher runs beside the runtime, on the same image, with the same hardening.
     watch = dep["spec"]["template"]["spec"]["containers"][1]
     assert watch["name"] == "secret-watch" and watch["image"] == c["image"]
@@ -69,6 +70,9 @@ def test_template_all_options() -> None:
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["PROCESSOR_IMAGE"] == "registry.example/dataflow-processor:9.9.9"
     assert env["PROCESSOR_IMAGE_ALLOWED_PREFIXES"] == "registry.example/team/,quay.io/ours"
+    # The runtime and the Secret watch serve the same namespaces.
+    assert [{e["name"]: e.get("value") for e in k.get("env", [])}.get("WATCH_NAMESPACE")
+            for k in spec["containers"]] == ["team-a,team-b", "team-a,team-b"]
     assert "--max-concurrent-reconciles=8" in c["args"]
     assert "--ansible-verbosity=2" in c["args"]
     assert spec["serviceAccountName"] == "dataflow-sa"
@@ -129,7 +133,8 @@ def test_install_serve_uninstall(release: str, tmp_path: Path) -> None:
                 if o["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == "dfo"]
 
 
-@pytest.mark.parametrize("bad", ["replicaCount=-1", "bogus=1", "image.pullPolicy=Sometimes"])
+@pytest.mark.parametrize("bad", ["replicaCount=-1", "bogus=1", "image.pullPolicy=Sometimes",
+                                 "watchNamespaces[0]=Not_A_Namespace"])
 def test_values_schema_rejects_mistakes(bad: str) -> None:
     require_tool("helm")
     proc = helm("template", "rel", CHART, "--set", bad, check=False)

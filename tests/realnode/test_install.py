@@ -83,15 +83,14 @@ def test_helm_install_runs_on_the_real_node(real_node: RealNode, node_image: str
     ops = restricted_namespace("rn-helm")
     repository, tag = node_image.rsplit(":", 1)
     values = tmp_path / "values.yaml"
-    # No replica yet: the operator first gets WATCH_NAMESPACE (below).
+    # watchNamespaces: the environment is shared, and this operator must serve only its namespace.
     values.write_text(json.dumps({"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-                                  "replicaCount": 0, **real_node.scheduling()}))
+                                  "watchNamespaces": [apps_namespace], **real_node.scheduling()}))
     # Other suites apply the same cluster-scoped policy with kubectl; Helm must own it here.
     kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", "dataflow.dataflow.io",
             "--ignore-not-found")
     helm("install", "rn", CHART, "-n", ops, "-f", str(values))
     try:
-        watch_only(ops, "rn-dataflow-operator", apps_namespace)
         pod = operator_pod(ops, "rn-dataflow-operator", real_node)
         check_operator_in_cluster(pod, ops, node_image)
         run_kafka_to_postgres(apps_namespace, real_node, node_image)
