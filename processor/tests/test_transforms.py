@@ -1,4 +1,4 @@
-"""Every transformation: the examples of original-behaviour.md §2 and each fixed bug."""
+"""Every transformation: the documented examples (docs/spec-reference.md, docs/compatibility.md) and each fixed bug."""
 
 from __future__ import annotations
 
