@@ -26,15 +26,28 @@ def test_truthy_values(value: object) -> None:
     assert is_truthy(value)
 
 
-def test_comparison_uses_string_form_like_the_original() -> None:
+def test_comparison_uses_the_string_form() -> None:
     assert matches("$.code == '200'", {"code": 200})
     assert matches('$.status == "paid"', {"status": "paid"})
     assert matches("$.code == 200", {"code": 200})  # unquoted literal (was "" in the baseline)
     assert matches("$.paid == true", {"paid": True})
     assert not matches("$.status != 'paid'", {"status": "paid"})
-    assert matches("$.status != 'paid'", {})
     assert matches("$.a.b == 'x'", {"a": {"b": "x"}})
     assert matches("$.name == 'it\\'s'", {"name": "it's"})
+
+
+@pytest.mark.parametrize("text", ["$.status != 'deleted'", "$.status == ''", "$.a.b != 'x'", "$.a.b == ''",
+                                  "$.items.3 != 'x'", "status != deleted"])
+@pytest.mark.parametrize("record", [{}, {"a": {}}, {"items": [1]}, {"a": 1}])
+def test_a_missing_field_fails_every_comparison(text: str, record: dict) -> None:
+    """Neither ``==`` nor ``!=`` matches a field the record does not have (it is not compared as "")."""
+    assert not matches(text, record)
+
+
+def test_a_present_null_still_compares_as_empty() -> None:
+    assert matches("$.status == ''", {"status": None})
+    assert matches("$.a.b != 'x'", {"a": {"b": None}})
+    assert not matches("$.a.b == 'x'", {"a": {"b": None}})
 
 
 def test_string_form() -> None:

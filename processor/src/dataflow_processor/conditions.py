@@ -6,9 +6,12 @@ Accepted forms, tried in this order:
    exists and is not ``false``, ``null``, ``0``, ``""`` or the string ``"false"``; objects and
    arrays (even empty) are true. Same rule for filter and router.
 2. **Comparison** — ``path == 'v'``, ``path != "v"`` or an unquoted literal (``$.code == 200``,
-   ``$.paid == true``). Like the original (gjson), the value's *string form* is compared: a number
-   prints as its JSON text, ``true``/``false`` as such, ``null`` and a missing field as ``""``, an
-   object or array as its JSON. So ``$.code == '200'`` matches the number 200.
+   ``$.paid == true``). The value's *string form* is compared: a number prints as its JSON text,
+   ``true``/``false`` as such, ``null`` as ``""``, an object or array as its JSON. So
+   ``$.code == '200'`` matches the number 200. A field the record does not have fails the
+   comparison, for ``==`` and ``!=`` alike: ``$.status != 'deleted'`` does not keep ``{}``, and
+   ``$.level == ''`` does not route a record without ``level`` (a present ``null`` still prints as
+   ``""``).
 3. **CEL** (cel-python) for anything richer: ``amount > 100 && status in ['paid', 'sent']``.
    The record's top-level fields are CEL variables, and ``record`` is the whole record (unless it
    has a field of that name). An evaluation error — typically a field missing from this record —
@@ -128,11 +131,18 @@ def _compare_predicate(path_text: str, op: str, literal: str) -> Predicate:
         def compare_key(value: Any) -> bool:
             v = value.get(key, MISSING)
             if v.__class__ is not str:
+                if v is MISSING:
+                    return False
                 v = string_form(v)
             return (v == literal) is equal
 
         return compare_key
-    return lambda value: (string_form(get(value)) == literal) is equal
+
+    def compare_path(value: Any) -> bool:
+        v = get(value)
+        return v is not MISSING and (string_form(v) == literal) is equal
+
+    return compare_path
 
 
 def _cel_predicate(text: str, field: str, timeout: float) -> Predicate:
