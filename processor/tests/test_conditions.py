@@ -120,3 +120,103 @@ def test_duration_of_record_text_does_not_backtrack() -> None:
     assert not cond.predicate({"d": "59s999ms"})
     assert compile_condition("duration('1.5h') == duration('90m')").predicate({})
     assert compile_condition("duration('1ms') + duration('1us') + duration('1ns') > duration('1ms')").predicate({})
+
+
+# ---------------------------------------------------------------------------- compound conditions, metadata
+
+RECORD = {"status": "active", "type": "order", "count": 5, "enabled": True, "empty": "", "zero": 0,
+          "nested": {"ok": True}, "payload": {"op": "u"}}
+META = {"topic": "dbserver1.public.orders", "partition": 3, "offset": 42}
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("$.status && $.enabled", True),
+    ("$.missing && $.enabled", False),
+    ("$.status == 'active' && $.type == 'order'", True),
+    ("$.status && $.type && $.count", True),
+    ("$.status == 'active' || $.status == 'deleted'", True),
+    ("$.status == 'deleted' || $.type == 'order'", True),
+    ("$.status == 'x' || $.type == 'y'", False),
+    ("$.missing || $.status == 'active' && $.enabled", True),  # && binds tighter than ||
+    ("!$.empty", True),
+    ("!$.enabled", False),
+    ("!$.status == 'deleted'", True),  # ! applies to the whole comparison
+    ("($.status == 'x' || $.type == 'order') && $.enabled", True),
+    ("($.status == 'x' || $.type == 'y') && $.enabled", False),
+    ("!($.status == 'deleted')", True),
+    ('$.status == "a && b" || $.type == "x || y"', False),  # operators inside quotes are text
+    ("$.status=='active'&&$.count==5", True),
+    ("$.missing != 'x' || $.missing == ''", False),  # a missing field fails both, in compounds too
+    ("!($.missing != 'x')", True),
+])
+def test_compound_conditions(text: str, want: bool) -> None:
+    condition = compile_condition(text)
+    assert condition.kind == "compound" and not condition.uses_metadata
+    assert condition.predicate(RECORD) is want
+
+
+@pytest.mark.parametrize(("text", "meta", "want"), [
+    ("metadata.topic", META, True),
+    ("metadata.missing", META, False),
+    ("metadata.topic", {}, False),
+    ("metadata.topic == 'dbserver1.public.orders'", META, True),
+    ("metadata.topic == 'other'", META, False),
+    ("metadata.partition == 3", META, True),
+    ("metadata.partition != 3", META, False),
+    ("metadata.topic == 'dbserver1.public.orders' && $.payload.op == 'u'", META, True),
+    ("metadata.partition == 4 || !$.enabled", META, False),
+])
+def test_conditions_on_record_metadata(text: str, meta: dict, want: bool) -> None:
+    condition = compile_condition(text)
+    assert condition.uses_metadata and condition.record_predicate is not None
+    assert condition.matches(RECORD, meta) is want
+
+
+def test_a_payload_field_named_metadata_is_reached_with_dollar() -> None:
+    record = {"metadata": {"topic": "from-payload"}}
+    assert compile_condition("$.metadata.topic == 'from-payload'").matches(record, META)
+    assert not compile_condition("metadata.topic == 'from-payload'").matches(record, META)
+
+
+@pytest.mark.parametrize("text", [
+    "status == 'paid' && amount > 100",  # bare names: CEL, as before
+    "record.a == 'x' && record.b == 'y'",
+    "a && b",
+    "has(record.x) && record.x.y == 1",
+    "$.amount > 100",  # not in the path grammar, and not CEL either: refused below
+])
+def test_texts_outside_the_path_grammar_stay_cel(text: str) -> None:
+    if text.startswith("$"):
+        with pytest.raises(ConditionError):
+            compile_condition(text)
+        return
+    assert compile_condition(text).kind == "cel"
+
+
+def test_cel_meaning_of_bare_names_is_unchanged() -> None:
+    # CEL: a non-bool operand of && is an error, so no match; the path grammar would call "x" true.
+    assert not compile_condition("a && b").predicate({"a": "x", "b": "y"})
+    assert compile_condition("a && b").predicate({"a": True, "b": True})
+
+
+def test_nesting_is_bounded() -> None:
+    from dataflow_processor.condition_expr import MAX_NESTING
+
+    ok = "(" * (MAX_NESTING - 1) + "$.status" + ")" * (MAX_NESTING - 1)
+    assert compile_condition(ok).predicate(RECORD)
+    with pytest.raises(ConditionError, match="nested more than"):
+        compile_condition("(" * MAX_NESTING + "$.status" + ")" * MAX_NESTING, field="spec.x.condition")
+    with pytest.raises(ConditionError, match=r"^spec\.x\.condition: .*nested"):
+        compile_condition("!" * 200 + "$.status", field="spec.x.condition")
+
+
+def test_the_longest_compound_condition_compiles_and_runs() -> None:
+    text = " && ".join(["$.status"] * 340)  # 4,068 characters: the CRD's limit is 4,096
+    condition = compile_condition(text)
+    assert condition.kind == "compound" and condition.predicate(RECORD)
+
+
+@pytest.mark.parametrize("text", ["$.a &&", "($.a", "$.a == ", "$.a || || $.b", "&& $.a", "$.a )"])
+def test_broken_compound_conditions_are_refused(text: str) -> None:
+    with pytest.raises(ConditionError):
+        compile_condition(text)

@@ -160,6 +160,46 @@ class TestRouter:
         assert out[0].route == 0
 
 
+class TestConditionsOnMetadata:
+    """Filter and router conditions with ``metadata.`` paths read the record's metadata; the others
+    never touch it (a Kafka record builds its metadata only when asked)."""
+
+    @staticmethod
+    def kafka_like(value: dict[str, Any], topic: str, partition: int) -> Record:
+        return Record(value, metadata={"topic": topic, "partition": partition, "offset": 0})
+
+    def test_filter_on_metadata_and_value(self) -> None:
+        chain = chain_of({"type": "filter", "filter": {"condition": "metadata.partition == 1 && $.ok"}})
+        out, failures = chain.run([self.kafka_like({"ok": True, "n": 1}, "t", 1),
+                                   self.kafka_like({"ok": True, "n": 2}, "t", 2),
+                                   self.kafka_like({"ok": False, "n": 3}, "t", 1)])
+        assert not failures and [r.value["n"] for r in out] == [1]  # type: ignore[index]
+
+    def test_router_on_metadata(self) -> None:
+        sink = {"type": "kafka", "kafka": {"brokers": ["k:1"], "topic": "audit"}}
+        chain = chain_of({"type": "router", "router": {"routes": [
+            {"condition": "metadata.topic == 'audit-in' || $.audit", "sink": sink}]}})
+        out, _ = chain.run([self.kafka_like({"n": 1}, "audit-in", 0), self.kafka_like({"n": 2}, "orders", 0),
+                            self.kafka_like({"n": 3, "audit": True}, "orders", 0)])
+        assert [r.route for r in out] == [0, None, 0]
+
+    def test_value_only_conditions_never_read_metadata(self) -> None:
+        class NoMetadata(Record):
+            __slots__ = ()
+
+            @property
+            def metadata(self) -> Any:
+                raise AssertionError("metadata was read")
+
+            @metadata.setter
+            def metadata(self, value: Any) -> None:
+                pass  # Record.__init__ sets it; only reading it is the fault
+
+        chain = chain_of({"type": "filter", "filter": {"condition": "$.ok && !($.n == 2)"}})
+        out, failures = chain.run([NoMetadata({"ok": True, "n": 1}), NoMetadata({"ok": True, "n": 2})])
+        assert not failures and [r.value["n"] for r in out] == [1]  # type: ignore[index]
+
+
 class TestSelect:
     def test_flat_output_example(self) -> None:
         spec = {"type": "select", "select": {"fields": ["user.id", "user.name"]}}

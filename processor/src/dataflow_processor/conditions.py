@@ -12,7 +12,12 @@ Accepted forms, tried in this order:
    comparison, for ``==`` and ``!=`` alike: ``$.status != 'deleted'`` does not keep ``{}``, and
    ``$.level == ''`` does not route a record without ``level`` (a present ``null`` still prints as
    ``""``).
-3. **CEL** (cel-python) for anything richer: ``amount > 100 && status in ['paid', 'sent']``.
+3. **Compound** — ``&&``, ``||``, ``!`` and parentheses over ``$.`` paths, ``metadata.`` paths and
+   comparisons of them: ``$.event_id && $.user_id``, ``metadata.partition == 3 && !$.test``
+   (:mod:`.condition_expr`). A path starting ``metadata.`` reads the record's metadata (``topic``,
+   ``partition``, ``offset``, ``key``…) in forms 1 and 2 as well; write ``$.metadata.x`` for a
+   payload field named ``metadata``.
+4. **CEL** (cel-python) for anything richer: ``amount > 100 && status in ['paid', 'sent']``.
    The record's top-level fields are CEL variables, and ``record`` is the whole record (unless it
    has a field of that name). An evaluation error — typically a field missing from this record —
    makes the condition *false* (the record does not match), consistent with form 1 where a missing
@@ -22,7 +27,7 @@ Accepted forms, tried in this order:
    ``--condition-timeout-ms``); a record that takes longer raises :class:`ConditionTimeout`, and
    its transformation sends it to the errors sink.
 
-Forms 1 and 2 never touch CEL and cost one or two dict lookups per record.
+Forms 1 to 3 never touch CEL and cost one or two dict lookups per path per record.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from typing import Any
 
 import orjson
 
+from dataflow_processor import condition_expr
 from dataflow_processor.cel_cost import CostError, check_text
+from dataflow_processor.condition_expr import Atom, RecordPredicate
 from dataflow_processor.paths import MISSING, compile_path
 
 Predicate = Callable[[Any], bool]
@@ -96,11 +103,23 @@ def is_truthy(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Condition:
-    """A compiled condition: ``kind`` is ``truthy``, ``compare`` or ``cel``."""
+    """A compiled condition: ``kind`` is ``truthy``, ``compare``, ``compound`` or ``cel``.
+
+    ``predicate(value)`` reads the record's value only. A condition with ``metadata.`` paths has
+    ``uses_metadata`` set: call ``record_predicate(value, metadata)`` for it (its ``predicate`` sees
+    empty metadata). The flag lets the others skip building a record's metadata at all.
+    """
 
     text: str
     kind: str
     predicate: Predicate
+    uses_metadata: bool = False
+    record_predicate: RecordPredicate | None = None
+
+    def matches(self, value: Any, metadata: Any) -> bool:
+        if self.record_predicate is not None:
+            return self.record_predicate(value, metadata)
+        return self.predicate(value)
 
 
 def _truthy_predicate(path_text: str) -> Predicate:
@@ -195,10 +214,14 @@ def compile_condition(text: str, *, field: str = "condition", timeout: float = D
         check_text(text)
     except CostError as exc:
         raise ConditionError(f"{field}: {exc}") from exc
-    match = _TRUTHY_RE.match(text)
-    if match:
-        return Condition(text, "truthy", _truthy_predicate(match["path"]))
-    match = _COMPARE_RE.match(text)
+    stripped = text.strip()
+    if not stripped.startswith(condition_expr.METADATA_PREFIX):
+        match = _TRUTHY_RE.match(text)
+        if match:
+            return Condition(text, "truthy", _truthy_predicate(match["path"]))
+        match = _COMPARE_RE.match(text)
+    else:
+        match = None
     if match:
         if match["sq"] is not None:
             literal = _UNESCAPE_RE.sub(r"\1", match["sq"])
@@ -207,4 +230,32 @@ def compile_condition(text: str, *, field: str = "condition", timeout: float = D
         else:
             literal = match["bare"]
         return Condition(text, "compare", _compare_predicate(match["path"], match["op"], literal))
+    compound = _compound(text, field)
+    if compound is not None:
+        return compound
     return Condition(text, "cel", _cel_predicate(text, field, timeout))
+
+
+def _atom_predicate(atom: Atom) -> Predicate:
+    if atom.op is None:
+        return _truthy_predicate(atom.path)
+    assert atom.literal is not None
+    return _compare_predicate(atom.path, atom.op, atom.literal)
+
+
+def _compound(text: str, field: str) -> Condition | None:
+    """Form 3 (and forms 1 and 2 on metadata), or None when the text is not one (then it is CEL)."""
+    try:
+        node = condition_expr.parse(text)
+    except condition_expr.ConditionTooDeep as exc:
+        raise ConditionError(f"{field}: {exc}") from exc
+    except condition_expr.ExprError:
+        return None
+    kind = "compound" if condition_expr.is_compound(node) else ("truthy" if node.op is None else "compare")  # type: ignore[union-attr]
+    try:
+        if not condition_expr.uses_metadata(node):
+            return Condition(text, kind, condition_expr.build_value_only(node, _atom_predicate))
+        record_predicate = condition_expr.build(node, _atom_predicate)
+    except ValueError as exc:  # a path compile_path refuses (an empty segment)
+        raise ConditionError(f"{field}: {exc}") from exc
+    return Condition(text, kind, lambda value: record_predicate(value, {}), True, record_predicate)

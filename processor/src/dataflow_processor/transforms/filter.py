@@ -1,7 +1,7 @@
 """``filter``: keep a record iff ``condition`` holds (see :mod:`dataflow_processor.conditions`).
 
-``$.`` is always accepted (the original's code dropped everything for the documented
-``$.active``). Comparisons and CEL work too. A dropped record is acknowledged at once; a record
+``$.`` is always accepted. Comparisons, compound conditions on the value and the record's
+metadata, and CEL work too. A dropped record is acknowledged at once; a record
 whose CEL evaluation runs past its deadline fails (errors sink) and the next record goes on.
 """
 
@@ -24,17 +24,29 @@ class FilterTransform(Transform):
         self.runs_cel = self.condition.kind == "cel"
 
     def apply(self, batch: list[Record], fail: FailFn) -> list[Record]:
-        predicate = self.condition.predicate
+        condition = self.condition
+        if condition.record_predicate is not None:  # metadata paths: only then is metadata read
+            matches = condition.record_predicate
+            try:
+                return [record for record in batch if matches(record.value, record.metadata)]
+            except Exception:
+                return self._one_by_one(batch, fail)
+        predicate = condition.predicate
         if not self.runs_cel:
             try:
                 return [record for record in batch if predicate(record.value)]
             except Exception:
                 pass  # find the offending record(s) one by one
+        return self._one_by_one(batch, fail)
+
+    def _one_by_one(self, batch: list[Record], fail: FailFn) -> list[Record]:
         # CEL: one pass, so a record that ran into its deadline is not evaluated (and waited for) twice
+        matches = self.condition.matches
         out = []
         for record in batch:
             try:
-                keep = predicate(record.value)
+                keep = matches(record.value, record.metadata) if self.condition.uses_metadata \
+                    else self.condition.predicate(record.value)
             except Exception as exc:
                 fail(record, exc)
                 continue

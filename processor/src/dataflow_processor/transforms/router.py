@@ -35,8 +35,10 @@ class RouterTransform(Transform):
             )
             for r_index, route in enumerate(config.routes)
         ]
+        # (id, text, predicate over the value, or over value and metadata when the condition reads it)
         self.routes = [
-            (route_id, condition.text, condition.predicate) for route_id, condition in zip(ids, conditions, strict=True)
+            (route_id, condition.text, condition.record_predicate or condition.predicate, condition.uses_metadata)
+            for route_id, condition in zip(ids, conditions, strict=True)
         ]
         self.runs_cel = any(condition.kind == "cel" for condition in conditions)
 
@@ -46,8 +48,8 @@ class RouterTransform(Transform):
         for record in batch:
             try:
                 value = record.value
-                for route_id, text, predicate in routes:
-                    if predicate(value):
+                for route_id, text, predicate, uses_metadata in routes:
+                    if predicate(value, record.metadata) if uses_metadata else predicate(value):  # type: ignore[call-arg]
                         record.route = route_id
                         record.metadata = {**record.metadata, "routed_condition": text}
                         break
