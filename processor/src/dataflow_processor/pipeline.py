@@ -64,7 +64,7 @@ from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.transforms.base import Transform
 from dataflow_processor.transforms.chain import Failure, TransformChain
-from dataflow_processor.watermark import WatermarkTracker, hold, release_records
+from dataflow_processor.watermark import WatermarkTracker, release_records, seal_batch
 
 log = logging.getLogger("dataflow_processor.pipeline")
 
@@ -341,14 +341,9 @@ class Pipeline:
             loop = asyncio.get_running_loop()
             outputs, failures = await loop.run_in_executor(self._chain_thread, self.chain.run, batch)
         else:
-            # no await from register_batch to here: the ranges are sealed before any writer runs
             outputs, failures = self.chain.run(batch)
         metrics.chain_ran(time.perf_counter() - started)
-        hold(outputs)
-        if failures:
-            hold([failure.record for failure in failures])
-        for ack_range in ranges:
-            ack_range.seal()
+        seal_batch(ranges, outputs, [failure.record for failure in failures])
         self._commit_wanted.set()
         metrics.in_flight(self.tracker.in_flight())
         if failures:
