@@ -179,13 +179,12 @@ class Pipeline:
         source = make_source(spec.source, ConnectorContext(namespace, name, "source"))
         sink = make_sink(spec.sink, ConnectorContext(namespace, name, "sink"))
         errors = make_sink(spec.errors, ConnectorContext(namespace, name, "errors")) if spec.errors else None
+        # a route's id is the chain's; the spec and the chain name the route by where it is declared
+        route_ids = {(route.transform_index, route.route_index): route.route_id for route in chain.routes}
         route_sinks = {}
-        route_ids = iter(chain.routes)
-        for _path, _t, _r, _cond, route_spec in spec.route_sinks():
-            route = next(route_ids)
-            route_sinks[route.route_id] = make_sink(
-                route_spec, ConnectorContext(namespace, name, f"route:{route.route_id}")
-            )
+        for _path, t_index, r_index, _cond, route_spec in spec.route_sinks():
+            route_id = route_ids[(t_index, r_index)]
+            route_sinks[route_id] = make_sink(route_spec, ConnectorContext(namespace, name, f"route:{route_id}"))
         return cls(
             source=source,
             chain=chain,
