@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataflow_processor.records import Partition, Position, Record
+    from dataflow_processor.records import AckToken, Partition, Position, Record
 
 
 class AckRange:
@@ -119,7 +119,7 @@ def seal_batch(ranges: Iterable[AckRange], outputs: Iterable[Record], failed: It
 
 def release_records(records: Iterable[Record]) -> None:
     """One output of each record is written (to its sink or to the errors sink)."""
-    last: AckRange | None = None
+    last: AckToken | None = None
     count = 0
     for record in records:
         token = record.token
