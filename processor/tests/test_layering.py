@@ -22,7 +22,18 @@ LAYERS = [
     ("cli", "__main__"),
     ("pipeline", "health", "status"),
     ("connectors", "transforms", "admission", "errors_envelope", "metrics", "logging_json"),
-    ("spec", "records", "watermark", "paths", "conditions", "cel_program", "cel_cost", "timeformat", "redaction"),
+    (
+        "spec",
+        "records",
+        "watermark",
+        "paths",
+        "conditions",
+        "cel_program",
+        "cel_cost",
+        "timeformat",
+        "redaction",
+        "owned_names",
+    ),
 ]
 
 # Modules of connectors/ that any connector may import: interfaces, registration, and helpers
