@@ -1,7 +1,7 @@
 """Server-side apply (or delete) of the namespaced objects a DataFlow owns: `dataflow_apply`.
 
 Shared by the `dataflow_apply` module and the action plugin of the same name (which the role runs:
-see `action_plugins/dataflow_apply.py` for why).
+see `action_plugins/_in_process.py` for why).
 
 Server-side apply (field manager `dataflow-operator`, forced) is the sole owner of every field it
 sets, so a field removed from the template is removed from the object, and fields others set (the
