@@ -85,6 +85,50 @@ def test_registry_builds_connectors_from_the_spec(monkeypatch: pytest.MonkeyPatc
     assert pipeline.source_type == "kafka" and set(pipeline.routes) == {0}
 
 
+def test_route_sinks_are_matched_to_routes_by_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two routers: each route's records go to the sink declared under that route."""
+    topics: dict[int, str] = {}  # id(sink) → the topic of the spec it was made from
+
+    def sink_factory(config: Any, context: ConnectorContext) -> MemorySink:
+        sink = MemorySink()
+        topics[id(sink)] = config.topic
+        return sink
+
+    def to(topic: str) -> dict[str, Any]:
+        return {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": topic}}
+
+    monkeypatch.setattr(registry, "_sources", {})
+    monkeypatch.setattr(registry, "_sinks", {})
+    registry.register_source("kafka")(lambda config, context: MemorySource())
+    registry.register_sink("kafka")(sink_factory)
+    spec = parse_spec(
+        {
+            "source": KAFKA,
+            "sink": to("main"),
+            "transformations": [
+                {
+                    "type": "router",
+                    "router": {
+                        "routes": [{"condition": "$.a", "sink": to("a")}, {"condition": "$.b", "sink": to("b")}]
+                    },
+                },
+                {"type": "select", "select": {"fields": ["a", "b", "c"]}},
+                {"type": "router", "router": {"routes": [{"condition": "$.c", "sink": to("c")}]}},
+            ],
+        }
+    )
+    pipeline = Pipeline.from_spec(spec, namespace="n", name="x")
+    by_condition = {
+        route.condition: topics[id(pipeline.routes[route.route_id].sink)] for route in pipeline.chain.routes
+    }
+    assert by_condition == {"$.a": "a", "$.b": "b", "$.c": "c"}
+    assert {target.role: topics[id(target.sink)] for target in pipeline.routes.values()} == {
+        "route:0": "a",
+        "route:1": "b",
+        "route:2": "c",
+    }
+
+
 def test_unknown_connector_is_a_startup_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_sources", {})
     monkeypatch.setitem(registry.BUILTIN_MODULES, "trino", "dataflow_processor.connectors.not_there")

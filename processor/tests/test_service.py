@@ -10,15 +10,19 @@ from typing import Any
 import aiohttp
 import pytest
 
+from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.health import HealthServer
 from dataflow_processor.logging_json import JsonFormatter, level_from_env
 from dataflow_processor.metrics import Metrics
+from dataflow_processor.pipeline import SinkTarget
 from dataflow_processor.status import StatusReporter, status_body
+
+MAIN_SINK = SinkTarget("sink", "default", MemorySink(), "postgresql")
 
 
 async def test_health_endpoints() -> None:
     metrics = Metrics("shop", "orders")
-    metrics.written("postgresql", "sink", "default", 3)
+    metrics.written(MAIN_SINK, 3)
     ready = {"value": False}
     server = HealthServer(metrics, lambda: ready["value"], host="127.0.0.1", port=0)
     await server.start()
@@ -60,7 +64,7 @@ async def test_status_patches_only_the_counters() -> None:
 
     metrics = Metrics("shop", "orders")
     reporter = StatusReporter(metrics, "shop", "orders", api=FakeApi())
-    metrics.written("postgresql", "sink", "default", 5)
+    metrics.written(MAIN_SINK, 5)
     metrics.failed("parse", "invalid_data", 2)
     await reporter.report()
     await reporter.report()  # unchanged → not patched again

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.records import Position, Record
-from dataflow_processor.watermark import AckRange, WatermarkTracker, hold, release_records
+from dataflow_processor.watermark import AckRange, WatermarkTracker, release_records, seal_batch
 from dfp_helpers import chain_of, wait_for
 
 
@@ -29,9 +29,7 @@ def dispatch(tracker: WatermarkTracker, batch: list[Record], outputs: dict[int, 
     """Register ``batch``, give record ``i`` ``outputs.get(i, 1)`` outputs, seal; return the outputs."""
     ranges = tracker.register_batch(batch)
     out = [record.child(dict(record.value or {})) for i, record in enumerate(batch) for _ in range(outputs.get(i, 1))]
-    hold(out)
-    for ack_range in ranges:
-        ack_range.seal()
+    seal_batch(ranges, out)
     return out
 
 
@@ -81,10 +79,8 @@ def test_a_failure_holds_the_position_until_its_envelope_is_written() -> None:
     tracker = WatermarkTracker()
     batch = batch_of((0, 0), (0, 1))
     ranges = tracker.register_batch(batch)
-    hold([batch[0]])  # written to the sink
-    hold([batch[1]])  # failed in the chain: its envelope goes to the errors sink
-    for ack_range in ranges:
-        ack_range.seal()
+    # record 0 has an output for the sink; record 1 failed in the chain, its envelope goes to the errors sink
+    seal_batch(ranges, [batch[0]], [batch[1]])
     envelope = build_envelope(batch[1], message="bad", stage="transform", namespace="n", name="n")
     assert envelope.token is batch[1].token and envelope.ack_index == 1
     release_records([batch[0]])
@@ -195,9 +191,7 @@ def test_watermark_never_passes_a_record_with_outputs_in_flight(
             outstanding[(position.partition, position.offset)] = n
         ranges = tracker.register_batch(batch)
         produced = [record.child({}) for record, n in zip(batch, outputs, strict=True) for _ in range(n)]
-        hold(produced)
-        for ack_range in ranges:
-            ack_range.seal()
+        seal_batch(ranges, produced)
         in_flight.extend(produced)
         check()
         # writers finish a random chunk of what is in flight, in any order

@@ -30,23 +30,25 @@ ROLE = Path(__file__).resolve().parents[2] / "roles/dataflow"
 WAYS = ["module", "action"]
 
 
-def ansible_adhoc(module: str, args: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+def ansible_adhoc(module: str, args: str, env_extra: dict[str, str] | None = None, check: bool = False) -> dict[str, Any]:
     require_tool("ansible")
     env = {**os.environ, "ANSIBLE_LIBRARY": str(ROLE / "library"), "ANSIBLE_MODULE_UTILS": str(ROLE / "module_utils"),
            "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
            "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", **(env_extra or {})}
     proc = subprocess.run(["ansible", "localhost", "-c", "local", "-m", module, "-a", args,
-                           "-e", "ansible_python_interpreter=" + os.path.realpath(sys.executable)],
+                           "-e", "ansible_python_interpreter=" + os.path.realpath(sys.executable),
+                           *(["--check"] if check else [])],
                           capture_output=True, text=True, env=env, timeout=120)
     out = json.loads(proc.stdout)
     return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
-def run_module(name: str, args: dict[str, Any], way: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+def run_module(name: str, args: dict[str, Any], way: str, env_extra: dict[str, str] | None = None,
+               check: bool = False) -> dict[str, Any]:
     extra = dict(env_extra or {})
     if way == "action":
         extra["ANSIBLE_ACTION_PLUGINS"] = str(ROLE / "action_plugins")
-    result = ansible_adhoc(name, json.dumps(args), extra)
+    result = ansible_adhoc(name, json.dumps(args), extra, check)
     # Only a module process reports its invocation: this tells which way really ran.
     assert ("invocation" in result) == (way == "module"), result
     return result
@@ -93,6 +95,29 @@ def test_apply_creates_then_changes_nothing_then_removes_a_dropped_field(way: st
     dropped = run_module("dataflow_apply", {"definitions": [deployment(ns, None)]}, way)
     assert dropped["changed"] is True
     assert "nodeSelector" not in get("deployment", "proc", ns)["spec"]["template"]["spec"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_check_mode_reports_what_would_change_and_writes_nothing(way: str, ns: str) -> None:
+    definitions = [deployment(ns, {"disk": "ssd"}), secret(ns, "c2VjcmV0")]
+    planned = run_module("dataflow_apply", {"definitions": definitions}, way, check=True)
+    assert planned["changed"] is True and [r["changed"] for r in planned["results"]] == [True, True], planned
+    assert get("deployment", "proc", ns) is None and get("secret", "creds", ns) is None
+    assert "c2VjcmV0" not in json.dumps(planned["results"])
+
+    run_module("dataflow_apply", {"definitions": definitions}, way)
+    rv = get("deployment", "proc", ns)["metadata"]["resourceVersion"]  # type: ignore[index]
+    same = run_module("dataflow_apply", {"definitions": definitions}, way, check=True)
+    assert same["changed"] is False and [r["changed"] for r in same["results"]] == [False, False], same
+
+    # A changed field and a dropped one would each change the Deployment; neither is written.
+    other = run_module("dataflow_apply", {"definitions": [deployment(ns, {"disk": "hdd"})]}, way, check=True)
+    assert other["changed"] is True
+    assert other["results"][0]["object"]["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "hdd"}
+    assert run_module("dataflow_apply", {"definitions": [deployment(ns, None)]}, way, check=True)["changed"] is True
+    stored = get("deployment", "proc", ns)
+    assert stored["metadata"]["resourceVersion"] == rv  # type: ignore[index]
+    assert stored["spec"]["template"]["spec"]["nodeSelector"] == {"disk": "ssd"}  # type: ignore[index]
 
 
 @pytest.mark.parametrize("way", WAYS)

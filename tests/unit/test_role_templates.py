@@ -15,13 +15,10 @@ ROLE = REPO / "roles/dataflow"
 
 
 @pytest.fixture(scope="module")
-def render() -> Any:
+def render(role_plugins: None) -> Any:
     from ansible.parsing.dataloader import DataLoader
-    from ansible.plugins.loader import add_all_plugin_dirs, init_plugin_loader
     from ansible.template import Templar
 
-    init_plugin_loader()
-    add_all_plugin_dirs(str(ROLE))
     defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
     source = (ROLE / "templates/objects.yaml.j2").read_text()
 

@@ -4,6 +4,10 @@ Every series carries ``namespace`` and ``name`` (the DataFlow). Counters are inc
 never per record, to keep them off the hot path. Each :class:`Metrics` owns a registry, so tests
 and ``preview`` can build several pipelines in one process.
 
+The pipeline speaks in verbs (``read``, ``written``, ``write_failed``, ``transformed``…) about its
+source and its outputs (:class:`Output`); the label names and values the dashboards read are made
+here and nowhere else (``tests/test_metrics_exposition.py`` pins them).
+
 Also kept here: the plain totals the status patcher reports (``processed``, ``errors``,
 ``last_processed``).
 """
@@ -11,11 +15,33 @@ Also kept here: the plain totals the status patcher reports (``processed``, ``er
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from dataflow_processor.connectors.base import classify_error
+
 _LATENCY_BUCKETS = tuple(0.001 * 2**i for i in range(10))
+
+
+class Output(Protocol):
+    """One output of the pipeline as the metrics label it (the pipeline's ``SinkTarget``)."""
+
+    @property
+    def role(self) -> str:
+        """``connector_name``: "sink", "errors" or "route:<id>"."""
+
+    @property
+    def route_label(self) -> str:
+        """``route`` and ``queue_type``: "default", the route's condition text, or "error"."""
+
+    @property
+    def type_name(self) -> str:
+        """The connector type; ``connector_type`` is ``<type>-sink``."""
+
+    @property
+    def is_errors(self) -> bool:
+        """The errors sink: its writes are the ``error_sink_write`` operation, not counted as processed."""
 
 
 class Metrics:
@@ -100,24 +126,131 @@ class Metrics:
         self.processed_total = 0
         self.errors_total = 0
         self.last_processed: float | None = None
+        self._transform_series: dict[int, tuple[Any, Any, Any, Any]] = {}
 
     def label(self, metric: Any, **labels: Any) -> Any:
         return metric.labels(**self.labels, **{k: str(v) for k, v in labels.items()})
 
-    def written(self, sink_type: str, role: str, route: str, count: int) -> None:
+    # ------------------------------------------------------------------ the source
+
+    def source_connected(self, source_type: str) -> None:
+        self.label(self.connection_status, connector_type=f"{source_type}-source", connector_name="source").set(1)
+
+    def source_connect_failed(self, source_type: str, exc: BaseException) -> None:
+        self._source_error(source_type, "connect", exc)
+
+    def read(self, source_type: str, count: int) -> None:
+        """A batch of ``count`` records came from the source."""
+        self.label(self.received, source_type=source_type).inc(count)
+        self.label(self.connector_read, connector_type=f"{source_type}-source", connector_name="source").inc(count)
+
+    def commit_failed(self, source_type: str, exc: BaseException) -> None:
+        self._source_error(source_type, "commit", exc)
+
+    def _source_error(self, source_type: str, operation: str, exc: BaseException) -> None:
+        self.label(
+            self.connector_errors,
+            connector_type=f"{source_type}-source",
+            connector_name="source",
+            operation=operation,
+            error_type=classify_error(exc),
+        ).inc()
+
+    # ------------------------------------------------------------------ the chain
+
+    def chain_ran(self, seconds: float) -> None:
+        """The transformation chain ran over one batch."""
+        self.label(self.processing).observe(seconds)
+
+    def transformed(self, transform_type: str, index: int, size_in: int, size_out: int, seconds: float) -> None:
+        """One transformation ran over one batch (its labelled series are looked up once per index)."""
+        children = self._transform_series.get(index)
+        if children is None:
+            labels = {"transformer_type": transform_type, "transformer_index": index}
+            children = (
+                self.label(self.t_exec, **labels),
+                self.label(self.t_in, **labels),
+                self.label(self.t_out, **labels),
+                self.label(self.t_duration, **labels),
+            )
+            self._transform_series[index] = children
+        executions, into, out, duration = children
+        executions.inc()
+        into.inc(size_in)
+        out.inc(size_out)
+        duration.observe(seconds)
+
+    def transform_failed(self, transform_type: str | None, index: int | None, error_type: str) -> None:
+        """A transformation failed on one record (the record's failure is counted by :meth:`failed`)."""
+        self.label(self.t_errors, transformer_type=transform_type, transformer_index=index, error_type=error_type).inc()
+
+    # ------------------------------------------------------------------ the outputs
+
+    def connected(self, output: Output) -> None:
+        self.label(self.connection_status, connector_type=f"{output.type_name}-sink", connector_name=output.role).set(1)
+
+    def connect_failed(self, output: Output, exc: BaseException) -> None:
+        self._sink_error(output, "connect", exc)
+
+    def write_failed(self, output: Output, exc: BaseException) -> str:
+        """A write of a batch failed and will be retried; returns the ``error_type`` it was counted as."""
+        error_type = self._sink_error(output, "write", exc)
+        self.label(self.operations, operation=self._operation(output), status="error").inc()
+        return error_type
+
+    def batch_written(self, output: Output, seconds: float) -> None:
+        """A write call returned (some of its records may still have been rejected, see :meth:`written`)."""
+        operation = self._operation(output)
+        self.label(self.stage_duration, stage=operation).observe(seconds)
+        self.label(self.operations, operation=operation, status="success").inc()
+
+    def written(self, output: Output, count: int) -> None:
+        """``count`` records are in ``output``'s sink."""
         if count <= 0:
             return
-        self.label(self.sent, sink_type=sink_type, route=route).inc(count)
-        self.label(self.connector_written, connector_type=f"{sink_type}-sink", connector_name=role, route=route).inc(
-            count
-        )
-        if role != "errors":
+        route = output.route_label
+        self.label(self.sent, sink_type=output.type_name, route=route).inc(count)
+        self.label(
+            self.connector_written, connector_type=f"{output.type_name}-sink", connector_name=output.role, route=route
+        ).inc(count)
+        if output.role != "errors":
             self.processed_total += count
             self.last_processed = time.time()
 
+    def queued(self, output: Output, batches: int) -> None:
+        """``batches`` batches wait in the queue in front of ``output``'s writer."""
+        self.label(self.queue_size, queue_type=output.route_label).set(batches)
+
+    def _sink_error(self, output: Output, operation: str, exc: BaseException) -> str:
+        error_type = classify_error(exc)
+        self.label(
+            self.connector_errors,
+            connector_type=f"{output.type_name}-sink",
+            connector_name=output.role,
+            operation=operation,
+            error_type=error_type,
+        ).inc()
+        return error_type
+
+    @staticmethod
+    def _operation(output: Output) -> str:
+        return "error_sink_write" if output.is_errors else "sink_write"
+
+    # ------------------------------------------------------------------ the whole
+
     def failed(self, stage: str, error_type: str, count: int = 1) -> None:
+        """``count`` records failed at ``stage`` (they go to the errors sink, or are logged and acked)."""
         self.label(self.stage_errors, stage=stage, error_type=error_type).inc(count)
         self.errors_total += count
+
+    def in_flight(self, count: int) -> None:
+        """``count`` source records are read and not yet acknowledged."""
+        self.label(self.active).set(count)
+
+    def phase(self, phase: str) -> None:
+        """The processor is in ``phase`` ("Running" or "Stopped") and in no other."""
+        for value in ("Running", "Stopped"):
+            self.label(self.status, phase=value).set(1 if value == phase else 0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -56,7 +56,6 @@ from dataflow_processor.connectors.base import (
     PermanentRecordError,
     Sink,
     Source,
-    classify_error,
 )
 from dataflow_processor.errors_envelope import build_envelope, encodable, raw_text
 from dataflow_processor.metrics import Metrics
@@ -65,7 +64,7 @@ from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.transforms.base import Transform
 from dataflow_processor.transforms.chain import Failure, TransformChain
-from dataflow_processor.watermark import WatermarkTracker, hold, release_records
+from dataflow_processor.watermark import WatermarkTracker, release_records, seal_batch
 
 log = logging.getLogger("dataflow_processor.pipeline")
 
@@ -152,7 +151,6 @@ class Pipeline:
         self._stop = asyncio.Event()
         self._commit_wanted = asyncio.Event()
         self._failure: BaseException | None = None
-        self._t_labels: dict[int, tuple[Any, ...]] = {}
         self._chain_thread: ThreadPoolExecutor | None = None
         chain.stats = self._transform_stats
         source.on_revoked(self._revoked)
@@ -181,13 +179,12 @@ class Pipeline:
         source = make_source(spec.source, ConnectorContext(namespace, name, "source"))
         sink = make_sink(spec.sink, ConnectorContext(namespace, name, "sink"))
         errors = make_sink(spec.errors, ConnectorContext(namespace, name, "errors")) if spec.errors else None
+        # a route's id is the chain's; the spec and the chain name the route by where it is declared
+        route_ids = {(route.transform_index, route.route_index): route.route_id for route in chain.routes}
         route_sinks = {}
-        route_ids = iter(chain.routes)
-        for _path, _t, _r, _cond, route_spec in spec.route_sinks():
-            route = next(route_ids)
-            route_sinks[route.route_id] = make_sink(
-                route_spec, ConnectorContext(namespace, name, f"route:{route.route_id}")
-            )
+        for _path, t_index, r_index, _cond, route_spec in spec.route_sinks():
+            route_id = route_ids[(t_index, r_index)]
+            route_sinks[route_id] = make_sink(route_spec, ConnectorContext(namespace, name, f"route:{route_id}"))
         return cls(
             source=source,
             chain=chain,
@@ -229,7 +226,7 @@ class Pipeline:
             return
         if self.chain.runs_cel:
             self._chain_thread = ThreadPoolExecutor(1, thread_name_prefix="chain")
-        self._set_phase("Running")
+        self.metrics.phase("Running")
         self.ready = True
         writers = {t.role: asyncio.create_task(self._writer(t), name=f"writer-{t.role}") for t in self.targets}
         committer = asyncio.create_task(self._committer(), name="committer")
@@ -263,7 +260,7 @@ class Pipeline:
         await self._close()
         if self._chain_thread is not None:
             self._chain_thread.shutdown(wait=False)
-        self._set_phase("Stopped")
+        self.metrics.phase("Stopped")
         if self._failure is not None:
             raise self._failure
 
@@ -290,24 +287,19 @@ class Pipeline:
         return True
 
     async def _connect(self) -> None:
-        connectors: list[tuple[str, Source | Sink, str]] = [("source", self.source, self.source_type)]
-        connectors += [(t.role, t.sink, t.type_name) for t in self.targets]
-        for role, connector, type_name in connectors:
-            kind = "source" if role == "source" else "sink"
+        try:
+            await self.source.connect()
+        except Exception as exc:
+            self.metrics.source_connect_failed(self.source_type, exc)
+            raise
+        self.metrics.source_connected(self.source_type)
+        for target in self.targets:
             try:
-                await connector.connect()
+                await target.sink.connect()
             except Exception as exc:
-                self.metrics.label(
-                    self.metrics.connector_errors,
-                    connector_type=f"{type_name}-{kind}",
-                    connector_name=role,
-                    operation="connect",
-                    error_type=classify_error(exc),
-                ).inc()
+                self.metrics.connect_failed(target, exc)
                 raise
-            self.metrics.label(
-                self.metrics.connection_status, connector_type=f"{type_name}-{kind}", connector_name=role
-            ).set(1)
+            self.metrics.connected(target)
 
     async def _read(self) -> None:
         policy = BatchPolicy(self.settings.batch_size, self.settings.linger_seconds)
@@ -339,10 +331,7 @@ class Pipeline:
         """Register, transform, count outputs per token, and enqueue by destination."""
         metrics = self.metrics
         ranges = self.tracker.register_batch(batch)
-        metrics.label(metrics.received, source_type=self.source_type).inc(len(batch))
-        metrics.label(metrics.connector_read, connector_type=f"{self.source_type}-source", connector_name="source").inc(
-            len(batch)
-        )
+        metrics.read(self.source_type, len(batch))
         started = time.perf_counter()
         if self._chain_thread is not None:
             # User CEL may take up to its deadline per record: run the batch in the chain's thread
@@ -351,16 +340,11 @@ class Pipeline:
             loop = asyncio.get_running_loop()
             outputs, failures = await loop.run_in_executor(self._chain_thread, self.chain.run, batch)
         else:
-            # no await from register_batch to here: the ranges are sealed before any writer runs
             outputs, failures = self.chain.run(batch)
-        metrics.label(metrics.processing).observe(time.perf_counter() - started)
-        hold(outputs)
-        if failures:
-            hold([failure.record for failure in failures])
-        for ack_range in ranges:
-            ack_range.seal()
+        metrics.chain_ran(time.perf_counter() - started)
+        seal_batch(ranges, outputs, [failure.record for failure in failures])
         self._commit_wanted.set()
-        metrics.label(metrics.active).set(self.tracker.in_flight())
+        metrics.in_flight(self.tracker.in_flight())
         if failures:
             await self._failed_in_chain(failures)
         if not outputs:
@@ -380,12 +364,7 @@ class Pipeline:
         for failure in failures:
             error_type = "invalid_data" if failure.stage == "parse" else "transformation_error"
             if failure.stage == "transform":
-                self.metrics.label(
-                    self.metrics.t_errors,
-                    transformer_type=failure.transform_type,
-                    transformer_index=failure.transform_index,
-                    error_type=error_type,
-                ).inc()
+                self.metrics.transform_failed(failure.transform_type, failure.transform_index, error_type)
             envelope = self._failed(
                 failure.record,
                 failure.error,
@@ -523,15 +502,7 @@ class Pipeline:
                 continue
             except Exception as exc:
                 attempt += 1
-                error_type = classify_error(exc)
-                metrics.label(
-                    metrics.connector_errors,
-                    connector_type=f"{target.type_name}-sink",
-                    connector_name=target.role,
-                    operation="write",
-                    error_type=error_type,
-                ).inc()
-                metrics.label(metrics.operations, operation=self._operation(target), status="error").inc()
+                error_type = metrics.write_failed(target, exc)
                 delay = min(self.settings.retry_max, self.settings.retry_initial * 2 ** (attempt - 1))
                 delay *= random.uniform(0.8, 1.2)
                 log.warning(
@@ -546,14 +517,13 @@ class Pipeline:
                 )
                 await asyncio.sleep(delay)
                 continue
-            metrics.label(metrics.stage_duration, stage=self._operation(target)).observe(time.perf_counter() - started)
-            metrics.label(metrics.operations, operation=self._operation(target), status="success").inc()
+            metrics.batch_written(target, time.perf_counter() - started)
             written = batch
             if result.failures:
                 failed_index = {f.index for f in result.failures}
                 await self._divert(target, [(batch[f.index], f.error, f.error_type) for f in result.failures])
                 written = [r for i, r in enumerate(batch) if i not in failed_index]
-            metrics.written(target.type_name, target.role, target.route_label, len(written))
+            metrics.written(target, len(written))
             release_records(written)
             self._commit_wanted.set()
             return
@@ -567,10 +537,6 @@ class Pipeline:
                 envelopes.append(envelope)
         if envelopes and self.errors is not None:
             await self.errors.queue.put(envelopes)
-
-    @staticmethod
-    def _operation(target: SinkTarget) -> str:
-        return "error_sink_write" if target.is_errors else "sink_write"
 
     async def _drain(self, writers: dict[str, asyncio.Task[None]]) -> None:
         """Close the main and route queues, wait for their writers, then the errors writer."""
@@ -593,21 +559,15 @@ class Pipeline:
     async def _commit(self) -> None:
         marks = self.tracker.uncommitted()
         metrics = self.metrics
-        metrics.label(metrics.active).set(self.tracker.in_flight())
+        metrics.in_flight(self.tracker.in_flight())
         for target in self.targets:
-            metrics.label(metrics.queue_size, queue_type=target.route_label).set(target.queue.qsize())
+            metrics.queued(target, target.queue.qsize())
         if not marks:
             return
         try:
             await self.source.ack(marks)
         except Exception as exc:
-            self.metrics.label(
-                self.metrics.connector_errors,
-                connector_type=f"{self.source_type}-source",
-                connector_name="source",
-                operation="commit",
-                error_type=classify_error(exc),
-            ).inc()
+            self.metrics.commit_failed(self.source_type, exc)
             log.warning("committing source positions failed, will retry: %s", exc)
             return
         self.tracker.mark_committed(marks)
@@ -637,24 +597,5 @@ class Pipeline:
         for partition in partitions:
             self.tracker.forget(partition)
 
-    def _set_phase(self, phase: str) -> None:
-        for value in ("Running", "Stopped"):
-            self.metrics.label(self.metrics.status, phase=value).set(1 if value == phase else 0)
-
     def _transform_stats(self, transform: Transform, size_in: int, size_out: int, seconds: float, failed: int) -> None:
-        children = self._t_labels.get(transform.index)
-        if children is None:
-            m = self.metrics
-            labels = {"transformer_type": transform.type_name, "transformer_index": transform.index}
-            children = (
-                m.label(m.t_exec, **labels),
-                m.label(m.t_in, **labels),
-                m.label(m.t_out, **labels),
-                m.label(m.t_duration, **labels),
-            )
-            self._t_labels[transform.index] = children
-        executions, into, out, duration = children
-        executions.inc()
-        into.inc(size_in)
-        out.inc(size_out)
-        duration.observe(seconds)
+        self.metrics.transformed(transform.type_name, transform.index, size_in, size_out, seconds)

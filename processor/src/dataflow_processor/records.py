@@ -8,7 +8,9 @@ text). ``raw`` is kept after parsing so an errors envelope can show the original
 that changes it assigns a new dict (``rec.metadata = {**rec.metadata, k: v}``), never mutates it.
 
 ``token`` ties a record to its source position: the :class:`~dataflow_processor.watermark.AckRange`
-of its source batch and partition, with the record's index in it in ``ack_index``. Fan-out children
+of its source batch and partition, with the record's index in it in ``ack_index``. This module names
+it only by the :class:`AckToken` protocol, so that records stay below the watermark (which imports
+them) and the two do not import each other. Fan-out children
 (flatten) and errors envelopes share their parent's token and index; the pipeline counts how many
 outputs each record has and the watermark passes the record once the last of them is written (to
 its sink or to the errors sink).
@@ -17,17 +19,25 @@ its sink or to the errors sink).
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dataflow_processor.watermark import AckRange
-
 Partition = str | int
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+class AckToken(Protocol):
+    """What a record's ``token`` is to the code that counts its outputs (``watermark.AckRange``)."""
+
+    counts: list[int]
+    """Per record of the token's range (by ``ack_index``): its outputs not yet written."""
+
+    def released(self, count: int) -> None:
+        """``count`` outputs of the range's records were written (their ``counts`` already lowered)."""
 
 
 class Position(NamedTuple):
@@ -58,7 +68,7 @@ class Record:
         metadata: Mapping[str, Any] = EMPTY_METADATA,
         position: Position | None = None,
         *,
-        token: AckRange | None = None,
+        token: AckToken | None = None,
         ack_index: int = 0,
         route: int | None = None,
     ) -> None:

@@ -5,9 +5,10 @@ order. The records of one partition in one batch share an :class:`AckRange` (the
 ``token``; its index in the range is the record's ``ack_index``). The range keeps, per record, the
 number of its outputs still outstanding (``counts``) and their sum (``pending``):
 
-* after the chain ran, the pipeline counts one per output derived from a record (``hold``: N for a
-  flatten fan-out, 1 for a failure headed to the errors sink) and ``seal``\\ s the ranges of the
-  batch; a record with no output (filtered out) is done at once;
+* after the chain ran, the pipeline makes one call, :func:`seal_batch`: it counts one per output
+  derived from a record (``hold``: N for a flatten fan-out, 1 for a failure headed to the errors
+  sink) and then ``seal``\\ s the ranges of the batch; a record with no output (filtered out) is
+  done at once;
 * each output written to its sink or to the errors sink is released once
   (:func:`release_records`, in bulk per written chunk).
 
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dataflow_processor.records import Partition, Position, Record
+    from dataflow_processor.records import AckToken, Partition, Position, Record
 
 
 class AckRange:
@@ -103,9 +104,22 @@ def hold(records: Iterable[Record]) -> None:
             token.counts[record.ack_index] += 1
 
 
+def seal_batch(ranges: Iterable[AckRange], outputs: Iterable[Record], failed: Iterable[Record] = ()) -> None:
+    """Count the outputs and the failures of a transformed batch, then seal the batch's ranges.
+
+    One synchronous call because the order is the guarantee: a range sealed before its outputs are
+    counted completes at once and lets the watermark pass records whose outputs are not written yet.
+    The pipeline enqueues the outputs only after this returns, so no writer releases one uncounted.
+    """
+    hold(outputs)
+    hold(failed)
+    for ack_range in ranges:
+        ack_range.seal()
+
+
 def release_records(records: Iterable[Record]) -> None:
     """One output of each record is written (to its sink or to the errors sink)."""
-    last: AckRange | None = None
+    last: AckToken | None = None
     count = 0
     for record in records:
         token = record.token
@@ -135,7 +149,7 @@ class WatermarkTracker:
     def register_batch(self, batch: list[Record]) -> list[AckRange]:
         """Register a freshly read batch (in read order): set each record's ``token`` and ``ack_index``.
 
-        Returns the batch's ranges; ``hold`` the outputs, then ``seal`` every range.
+        Returns the batch's ranges; give them to :func:`seal_batch` with the outputs once transformed.
         """
         ranges: dict[Partition | None, AckRange] = {}
         last_partition: Partition | None = None

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 """Ansible module: server-side apply (or delete) the namespaced objects a DataFlow owns.
 
-The work is in `module_utils/dataflow_objects.py`. The role runs it through the action plugin of
+The work is in `module_utils/dataflow_apply.py`. The role runs it through the action plugin of
 the same name, in Ansible's worker process; this module is the same operation for `ansible -m` and
 for any play that runs it on another host.
 """
@@ -9,8 +9,8 @@ for any play that runs it on another host.
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dataflow_apply import ARGUMENT_SPEC, run
 from ansible.module_utils.dataflow_kube import TaskFailed
-from ansible.module_utils.dataflow_objects import ARGUMENT_SPEC, run
 
 DOCUMENTATION = r"""
 module: dataflow_apply

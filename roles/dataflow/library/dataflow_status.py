@@ -1,7 +1,7 @@
 #!/usr/bin/python
 """Ansible module: write a custom resource's status through the status subresource.
 
-The work is in `module_utils/dataflow_status_patch.py`. The role runs it through the action plugin
+The work is in `module_utils/dataflow_status.py`. The role runs it through the action plugin
 of the same name, in Ansible's worker process; this module is the same operation for `ansible -m`
 and for any play that runs it on another host.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dataflow_kube import TaskFailed
-from ansible.module_utils.dataflow_status_patch import ARGUMENT_SPEC, run
+from ansible.module_utils.dataflow_status import ARGUMENT_SPEC, run
 
 DOCUMENTATION = r"""
 module: dataflow_status

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from dataflow_processor.connectors.base import ConnectorContext
+from dataflow_processor.owned_names import checkpoint_configmap
 
 log = logging.getLogger("dataflow_processor.checkpoint")
 
@@ -44,7 +45,7 @@ DEFAULT_DIR = Path.home() / ".local" / "state" / "dataflow-processor"
 
 
 def configmap_name(name: str) -> str:
-    return f"dataflow-{name}-checkpoint"
+    return checkpoint_configmap(name)
 
 
 class CheckpointStore(ABC):

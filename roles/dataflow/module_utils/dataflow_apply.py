@@ -1,12 +1,16 @@
 """Server-side apply (or delete) of the namespaced objects a DataFlow owns: `dataflow_apply`.
 
 Shared by the `dataflow_apply` module and the action plugin of the same name (which the role runs:
-see `action_plugins/dataflow_apply.py` for why).
+see `action_plugins/_in_process.py` for why).
 
 Server-side apply (field manager `dataflow-operator`, forced) is the sole owner of every field it
 sets, so a field removed from the template is removed from the object, and fields others set (the
 deployment controller's revision annotation, defaults) are left alone. Re-applying an unchanged
 object does not write it: `changed` compares resourceVersions before and after.
+
+In check mode nothing is written: the API server computes the apply as a dry run (`dryRun=All`),
+and `changed` says whether the stored object would differ from what it is now (`resourceVersion`
+and the managers' timestamps aside, which a dry run does not settle).
 
 Under the ansible-operator runtime the requests go through its proxy, which starts watching a kind
 of owned object when it sees a create (POST) of one. An apply creates with PATCH, so after creating
@@ -68,13 +72,24 @@ def _get(api: KubeClient, path: str) -> dict[str, Any] | None:
         raise
 
 
+def _stored(obj: dict[str, Any]) -> dict[str, Any]:
+    """What of an object a write changes, without the bookkeeping a dry run does not settle."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    if "managedFields" in meta:
+        meta["managedFields"] = [{k: v for k, v in entry.items() if k != "time"} for entry in meta["managedFields"]]
+    return {**obj, "metadata": meta}
+
+
 def apply(api: KubeClient, obj: dict[str, Any], manager: str, check: bool) -> dict[str, Any]:
     path = _path(obj)
     before = _get(api, path)
+    query = {"fieldManager": manager, "force": "true"}
     if check:
-        return {"changed": True, "object": _shown(obj)}
-    after = api.request("PATCH", path, obj, content_type="application/apply-patch+yaml",
-                        query={"fieldManager": manager, "force": "true"})
+        would_be = api.request("PATCH", path, obj, content_type="application/apply-patch+yaml",
+                               query={**query, "dryRun": "All"})
+        changed = before is None or _stored(before) != _stored(would_be)
+        return {"changed": changed, "object": _shown(would_be)}
+    after = api.request("PATCH", path, obj, content_type="application/apply-patch+yaml", query=query)
     if before is None:
         collection = path.rsplit("/", 1)[0]
         try:  # lets the runtime's proxy register its watch on this kind (see the docstring)
