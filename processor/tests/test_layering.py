@@ -28,6 +28,7 @@ LAYERS = [
         "watermark",
         "paths",
         "conditions",
+        "condition_expr",
         "cel_program",
         "cel_cost",
         "timeformat",
