@@ -15,7 +15,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-_LATENCY_BUCKETS = tuple(0.001 * 2**i for i in range(10))
+# 1 ms to 65.5 s, doubling: a sink write that waits on a slow database still lands in a bucket.
+_LATENCY_BUCKETS = tuple(0.001 * 2**i for i in range(17))
 
 
 class Metrics:
