@@ -8,8 +8,8 @@ processor's own ``namespace`` label is kept as ``exported_namespace`` (honorLabe
 
 Counters appear at their first increment, so a warm-up load creates every series first; the
 measured window then spans only the main load, and each rate must equal the counter's increase
-in that window divided by its length. What cannot be evaluated here is listed in NOT_EVALUABLE,
-with the reason, and the test asserts that list rather than skipping anything quietly.
+in that window divided by its length. The panels and alerts this test evaluates are
+coverage.PROCESSOR_PANELS and PROCESSOR_ALERTS; it asserts it evaluated exactly those.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +37,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import require_tool
+from tests.monitoring.coverage import NOT_EVALUABLE, PROCESSOR_ALERTS, PROCESSOR_PANELS
+from tests.monitoring.prometheus_process import Labels, Prometheus, free_port, get, running_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.subprocess]
 
@@ -48,39 +46,9 @@ REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "charts/dataflow-operator/files/monitoring"
 JOB = "dataflow-processor"
 
-# Panels and alerts whose series come from outside the processor, with why they cannot be
-# evaluated in this environment (docs/monitoring.md, "What the tests cover").
-KSM = ("kube-state-metrics is not available here: the Go module proxy refuses k8s.io/kube-state-metrics/v2 "
-       "(403) and Debian has no package")
-POD = ("cAdvisor series exist only for pods; this test's processor is a host process, and a processor pod on "
-       "the real node needs the operator image build and an operator install (tests/realnode), minutes, "
-       "not this test's budget")
-NOT_EVALUABLE = {
-    "panel Flows by phase": KSM,
-    "panel Processor CPU": POD,
-    "panel Processor memory": POD,
-    "panel Processor restarts (1 h)": f"{POD}; and {KSM}",
-    "alert DataFlowProcessorRestarting": KSM,
-    "alert DataFlowInError": KSM,
-}
-
 WARMUP = (16, 2, 2)  # (kept by the filter, dropped by it, unparsable): creates every series
 MAIN = (480, 60, 60)
 NS, NAME = "team-mon", f"orders-{uuid.uuid4().hex[:6]}"
-
-Labels = frozenset[tuple[str, str]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        body: bytes = r.read()
-        return body
 
 
 @dataclass
@@ -105,17 +73,6 @@ def scrape(port: int) -> Snapshot:
     return Snapshot(samples)
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, expr: str, at: float) -> dict[Labels, float]:
-        q = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
-        body = json.loads(get(f"{self.url}/api/v1/query?{q}"))
-        assert body["status"] == "success", body
-        return {frozenset(r["metric"].items()): float(r["value"][1]) for r in body["data"]["result"]}
-
-
 @pytest.fixture
 def processor_port() -> int:
     return free_port()
@@ -123,40 +80,15 @@ def processor_port() -> int:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, processor_port: int) -> Iterator[Prometheus]:
-    binary = require_tool("prometheus")
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
-        "scrape_configs": [{
-            "job_name": JOB,
-            "static_configs": [{
-                "targets": [f"127.0.0.1:{processor_port}"],
-                "labels": {"namespace": NS, "pod": f"dataflow-{NAME}-5d8c7b9f4-x2x7q", "container": "processor"},
-            }],
+    job = {
+        "job_name": JOB,
+        "static_configs": [{
+            "targets": [f"127.0.0.1:{processor_port}"],
+            "labels": {"namespace": NS, "pod": f"dataflow-{NAME}-5d8c7b9f4-x2x7q", "container": "processor"},
         }],
     }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                get(f"{url}/-/ready")
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "Prometheus not ready in 30 s"
-                time.sleep(0.2)
-        yield Prometheus(url)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with running_prometheus(tmp_path, [job]) as prom:
+        yield prom
 
 
 async def produce(bootstrap: str, topic: str, counts: tuple[int, int, int], start: int) -> None:
@@ -359,11 +291,11 @@ def check_panels(prom: Prometheus, c0: Snapshot, c1: Snapshot, at: float, window
 
     board = json.loads((MONITORING / "dataflow-dashboard.json").read_text())
     report: dict[str, Any] = {}
-    unevaluated = set()
+    evaluated = set()
     for panel in board["panels"]:
-        if f"panel {panel['title']}" in NOT_EVALUABLE:
-            unevaluated.add(f"panel {panel['title']}")
+        if panel["title"] not in PROCESSOR_PANELS:
             continue
+        evaluated.add(panel["title"])
         for target in panel["targets"]:
             key = (panel["title"], target["refId"])
             want, tolerance = expected.pop(key)
@@ -376,7 +308,7 @@ def check_panels(prom: Prometheus, c0: Snapshot, c1: Snapshot, at: float, window
                 ",".join(f"{k}={v}" for k, v in sorted(labels) if k not in {"namespace", "name"}) or "-": round(v, 4)
                 for labels, v in got.items()}
     assert not expected, f"panels without a target: {sorted(expected)}"
-    assert unevaluated == {k for k in NOT_EVALUABLE if k.startswith("panel ")}
+    assert evaluated == PROCESSOR_PANELS
     return report
 
 
@@ -412,7 +344,8 @@ def check_alerts(prom: Prometheus, c0: Snapshot, c1: Snapshot, at: float) -> dic
     }
     report: dict[str, Any] = {}
     for alert, expr in rules.items():
-        if f"alert {alert}" in NOT_EVALUABLE:
+        if alert not in PROCESSOR_ALERTS:
+            assert f"alert {alert}" in NOT_EVALUABLE
             continue
         outcome, parts = cases.pop(alert)
         result = prom.query(expr, at)
