@@ -114,3 +114,25 @@ def test_every_panel_and_alert_is_evaluated_live_or_listed_with_its_reason() -> 
     doc = " ".join((REPO / "docs/monitoring.md").read_text().split())
     for key in NOT_EVALUABLE:
         assert f"*{key.split(' ', 1)[1]}*" in doc or f"`{key.split(' ', 1)[1]}`" in doc, key
+
+
+def test_config_prometheus_builds_the_three_objects() -> None:
+    """`kubectl apply -k config/prometheus`: what the chart's monitoring.* values make, beside the operator."""
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    out = subprocess.run([require_tool("kubectl"), "kustomize", str(REPO / "config/prometheus")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    objs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out.stdout) if d}
+    assert set(objs) == {("PodMonitor", "dataflow-operator-processors"), ("PrometheusRule", "dataflow-operator-alerts"),
+                         ("ConfigMap", "dataflow-operator-dashboard")}
+    assert {d["metadata"]["namespace"] for d in objs.values()} == {"dataflow-operator-system"}
+    board = objs[("ConfigMap", "dataflow-operator-dashboard")]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(board["data"]["dataflow-dashboard.json"]) == dashboard()
+    pm = objs[("PodMonitor", "dataflow-operator-processors")]["spec"]
+    assert pm["jobLabel"] == "app" and pm["namespaceSelector"] == {"any": True}
+    assert pm["selector"]["matchLabels"]["app"] == "dataflow-processor"
+    assert pm["podMetricsEndpoints"][0]["port"] == "http"

@@ -92,7 +92,12 @@ def test_cpu_and_memory_panels_on_a_processor_pod(
         raise AssertionError(f"{e}\n{describe(namespace)}") from None
     pod_name, pod_ip = pod["metadata"]["name"], pod["status"]["podIP"]
     port = pod["spec"]["containers"][0]["ports"][0]
-    assert port["name"] == "http"  # what the PodMonitor's podMetricsEndpoints name
+    # the PodMonitor (chart and config/prometheus alike) selects this pod, names this port, and takes
+    # its job from the pod's app label
+    monitor = yaml.safe_load((REPO / "config/prometheus/podmonitor.yaml").read_text())["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert port["name"] == monitor["podMetricsEndpoints"][0]["port"] == "http"
+    assert pod["metadata"]["labels"][monitor["jobLabel"]] == "dataflow-processor"
 
     jobs: list[dict[str, Any]] = [
         {"job_name": "dataflow-processor",
