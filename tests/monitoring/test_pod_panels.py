@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.conftest import require_env
 from tests.e2e.kube import apply, kubectl, wait_for
@@ -72,10 +74,34 @@ def namespace() -> Iterator[str]:
 def test_cpu_and_memory_panels_on_a_processor_pod(
     namespace: str, real_node: RealNode, node_image: str, tmp_path: Path
 ) -> None:
-    host_kafka, pod_kafka, pod_pg = require_env(
-        "DATAFLOW_KAFKA_BOOTSTRAP", "DATAFLOW_NODE_KAFKA_BOOTSTRAP", "DATAFLOW_NODE_PG_DSN")
+    host_kafka, host_pg, pod_kafka, pod_pg = require_env(
+        "DATAFLOW_KAFKA_BOOTSTRAP", "DATAFLOW_PG_DSN", "DATAFLOW_NODE_KAFKA_BOOTSTRAP", "DATAFLOW_NODE_PG_DSN")
     topic, table = f"mon-{uuid.uuid4().hex[:8]}", f"mon_{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topic(host_kafka, topic))
+    try:
+        measure_pod_panels(namespace, real_node, node_image, tmp_path, host_kafka, pod_kafka, pod_pg, topic, table)
+    finally:
+        kubectl("delete", "deployment", f"dataflow-{NAME}", "-n", namespace, "--wait=true", check=False,
+                timeout=120)
+        asyncio.run(drop(host_kafka, host_pg, topic, table))
+
+
+async def drop(bootstrap: str, dsn: str, topic: str, table: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+    finally:
+        await conn.close()
+
+
+def measure_pod_panels(namespace: str, real_node: RealNode, node_image: str, tmp_path: Path, host_kafka: str,
+                       pod_kafka: str, pod_pg: str, topic: str, table: str) -> None:
     spec = {
         "source": {"type": "kafka", "kafka": {"brokers": [pod_kafka], "topic": topic, "consumerGroup": topic}},
         "sink": {"type": "postgresql", "postgresql": {"connectionString": pod_pg, "table": table,
