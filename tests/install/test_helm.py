@@ -57,6 +57,8 @@ def test_template_default() -> None:
     assert ("ValidatingAdmissionPolicy", "dataflow.dataflow.io") in objs
     assert ("ValidatingAdmissionPolicyBinding", "dataflow.dataflow.io") in objs
     assert not any(k[0] == "ServiceMonitor" for k in objs)
+    # Monitoring is opt-in: no PodMonitor, PrometheusRule or dashboard without monitoring.* values.
+    assert not any(k[0] in {"PodMonitor", "PrometheusRule"} or k[1].endswith("-dashboard") for k in objs)
 
 
 def test_template_all_options() -> None:
@@ -81,6 +83,35 @@ def test_template_all_options() -> None:
     assert ("ServiceMonitor", "dataflow-op") in objs
     assert_hardened(spec)
     assert {v["name"]: v for v in spec["volumes"]}["tmp"]["emptyDir"] == {"sizeLimit": "512Mi"}
+
+    # monitoring.*: processor pods of the watched namespaces, job "dataflow-processor"; the dashboard
+    # and the rules exactly as tests/monitoring checked them.
+    pm = objs[("PodMonitor", "dataflow-op-processors")]
+    assert pm["metadata"]["namespace"] == "ops" and pm["metadata"]["labels"]["release"] == "prom"
+    assert pm["spec"]["jobLabel"] == "app"
+    assert pm["spec"]["selector"]["matchLabels"] == {"app": "dataflow-processor",
+                                                     "app.kubernetes.io/managed-by": "dataflow-operator"}
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    assert pm["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s",
+                                                  "scrapeTimeout": "5s"}]
+    monitoring = REPO / "charts/dataflow-operator/files/monitoring"
+    rule = objs[("PrometheusRule", "dataflow-op-alerts")]
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    assert rule["spec"] == yaml.safe_load((monitoring / "prometheus-rules.yaml").read_text())
+    board = objs[("ConfigMap", "dataflow-op-dashboard")]
+    assert board["metadata"]["namespace"] == "grafana"
+    assert {"grafana_dashboard": "1", "team": "data"}.items() <= board["metadata"]["labels"].items()
+    assert board["metadata"]["annotations"] == {"grafana_folder": "DataFlow"}
+    assert json.loads(board["data"]["dataflow-dashboard.json"]) == json.loads(
+        (monitoring / "dataflow-dashboard.json").read_text())
+
+
+def test_pod_monitor_without_watch_namespaces_scrapes_every_namespace() -> None:
+    require_tool("helm")
+    objs = template("--set", "monitoring.podMonitor.enabled=true", "--set", "monitoring.dashboard.enabled=true")
+    assert objs[("PodMonitor", "rel-dataflow-operator-processors")]["spec"]["namespaceSelector"] == {"any": True}
+    board = objs[("ConfigMap", "rel-dataflow-operator-dashboard")]
+    assert board["metadata"]["namespace"] == "ops" and board["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
 @pytest.fixture
@@ -134,7 +165,8 @@ def test_install_serve_uninstall(release: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", ["replicaCount=-1", "bogus=1", "image.pullPolicy=Sometimes",
-                                 "watchNamespaces[0]=Not_A_Namespace"])
+                                 "watchNamespaces[0]=Not_A_Namespace", "monitoring.bogus=1",
+                                 "monitoring.podMonitor.interval=soon"])
 def test_values_schema_rejects_mistakes(bad: str) -> None:
     require_tool("helm")
     proc = helm("template", "rel", CHART, "--set", bad, check=False)

@@ -78,3 +78,10 @@ def test_ansible_core_and_kubernetes_collection() -> None:
 def test_molecule_version() -> None:
     out = run("molecule", "--version")
     assert f"molecule {pinned('molecule', 'env/requirements-tools.txt')}" in re.sub(r"\x1b\[[0-9;]*m", "", out)
+
+
+def test_prometheus_and_promtool_version() -> None:
+    """The monitoring tests' Prometheus and promtool (env/components/07-prometheus.sh)."""
+    want = pinned("PROMETHEUS_VERSION")
+    assert f"prometheus, version {want}" in run("prometheus", "--version")
+    assert f"promtool, version {want}" in run("promtool", "--version")

@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from dataflow_processor.connectors.base import classify_error
 
-_LATENCY_BUCKETS = tuple(0.001 * 2**i for i in range(10))
+# 1 ms to 65.5 s, doubling: a sink write that waits on a slow database still lands in a bucket.
+_LATENCY_BUCKETS = tuple(0.001 * 2**i for i in range(17))
 
 
 class Output(Protocol):
