@@ -14,6 +14,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel
 
+from dataflow_processor.spec.common import secret_marker
 from dataflow_processor.spec.dataflow import DataFlowSpec
 
 CRD = Path(__file__).resolve().parents[2] / "config" / "crd" / "bases" / "dataflow.dataflow.io_dataflows.yaml"
@@ -37,8 +38,8 @@ def differences(schema: dict[str, Any], model: type[BaseModel], path: str) -> li
     fields = {(info.alias or name): info for name, info in model.model_fields.items()}
     found = [f"CRD only: {path}.{k}" for k in sorted(set(props) - set(fields)) if k != "config"]
     for key in sorted(set(fields) - set(props)):
-        extra = fields[key].json_schema_extra
-        if not (isinstance(extra, dict) and extra.get("x-secret-target")):
+        marker = secret_marker(fields[key])
+        if not (marker is not None and not marker.in_manifest):
             found.append(f"model only: {path}.{key}")
     for key in sorted(set(props) & set(fields)):
         sub = model_in(fields[key].annotation)

@@ -14,7 +14,7 @@ from dataflow_processor.spec.connectors import (
 from dataflow_processor.spec.dataflow import DataFlowSpec
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 from dataflow_processor.spec.loader import SpecError, load_spec, parse_spec, read_spec_document
-from dataflow_processor.spec.transformations import TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
 
 __all__ = [
     "DataFlowSpec",
