@@ -112,13 +112,16 @@ class _KafkaCommon(SpecModel):
         default="json", description="payload format.", json_schema_extra=only("source", maxLength=8)
     )
     avro_schema: str | None = secret(
-        "Static Avro schema (JSON text), for `format: avro` without a registry.", max_length=65536
+        "static Avro schema (JSON text), for `format: avro` without a registry.", max_length=65536, side="source"
     )
     avro_schema_file: str | None = Field(
-        default=None, description="Path of a static Avro schema file inside the processor container.", max_length=1024
+        default=None,
+        description="path of a static Avro schema file inside the processor container.",
+        max_length=1024,
+        json_schema_extra=only("source"),
     )
     schema_registry: SchemaRegistry | None = Field(
-        default=None, description="Confluent schema registry for Avro records."
+        default=None, description="Confluent schema registry for Avro records.", json_schema_extra=only("source")
     )
     raw_mode: bool = Field(
         default=False,
@@ -174,7 +177,12 @@ class _PostgresCommon(SpecModel):
     connection_string: str | None = secret(
         "libpq URI, `postgres://user:pass@host:5432/db`.", max_length=2048, required=True
     )
-    table: str | None = secret("Table, optionally `schema.table`.", max_length=253, required=("sink",))
+    table: str | None = secret(
+        "Table, optionally `schema.table` (split at the first dot); a source with a custom `query` may omit it "
+        "(it then only labels the records' metadata).",
+        max_length=253,
+        required=("sink",),
+    )
     query: str | None = Field(
         default=None,
         description="custom SELECT run on every poll (see docs for making it incremental).",
@@ -193,7 +201,8 @@ class _PostgresCommon(SpecModel):
     change_tracking_column: str | None = Field(
         default=None,
         max_length=63,
-        description="timestamp column to poll changes by, instead of keyColumn.",
+        description="timestamp column such as `updated_at`: rows are read in order of (changeTrackingColumn, "
+        "keyColumn), so updated rows come again.",
         json_schema_extra=only("source"),
     )
     read_batch_size: int = Field(
@@ -203,7 +212,8 @@ class _PostgresCommon(SpecModel):
         default=1000,
         ge=1,
         le=MAX_BATCH,
-        description="rows per COPY batch and transaction.",
+        description="rows per COPY batch and transaction; a batch is written earlier once it holds its share of "
+        "the pipeline's byte budget.",
         json_schema_extra=only("sink"),
     )
     batch_flush_interval_seconds: float = Field(
@@ -227,7 +237,8 @@ class _PostgresCommon(SpecModel):
     )
     raw_mode: bool = Field(
         default=False,
-        description="Source: emit `{value, _metadata}`; sink: store the whole record in a JSONB `data` column.",
+        description="Source: emit `{value, _metadata}`; sink: write the record into a JSONB `value` column and its "
+        "metadata into `_metadata`, instead of one JSONB `data` column.",
     )
 
     @field_validator("conflict_key")
@@ -278,7 +289,12 @@ class _TrinoCommon(SpecModel):
     server_url: str | None = secret("Trino coordinator URL.", alias="serverURL", max_length=2048, required=True)
     catalog: str | None = secret("Catalog.", max_length=253, required=True)
     schema_: str | None = secret("Schema.", alias="schema", max_length=253, required=True)
-    table: str | None = secret("Table.", max_length=253, required=("sink",))
+    table: str | None = secret(
+        "Table; a source with a custom `query` may omit it (the query names its tables, `catalog` and `schema` are "
+        "its defaults).",
+        max_length=253,
+        required=("sink",),
+    )
     query: str | None = Field(
         default=None,
         description="custom SELECT run on every poll.",
@@ -364,7 +380,9 @@ class _NessieCommon(SpecModel):
     namespace: str | None = secret("Iceberg namespace.", max_length=253, required=True)
     table: str | None = secret("Iceberg table.", max_length=253, required=True)
     token: str | None = secret("Bearer token.", max_length=8192)
-    branch: str = Field(default="main", max_length=253, description="Nessie branch.")
+    branch: str = Field(
+        default="main", max_length=253, description="Nessie branch; every read and commit happens on it."
+    )
     warehouse: str = Field(
         default="", max_length=253, description="Nessie warehouse name. Default: the server's default warehouse."
     )
