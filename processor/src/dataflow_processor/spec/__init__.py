@@ -1,4 +1,5 @@
-"""The DataFlow spec: pydantic models mirroring the CRD, loading, and the secret merge."""
+"""The DataFlow spec: the pydantic models the CRD is generated from, the catalog of types, loading, and the
+secret merge."""
 
 from dataflow_processor.spec.common import SecretRef, SpecModel
 from dataflow_processor.spec.connectors import (
