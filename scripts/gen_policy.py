@@ -76,6 +76,11 @@ CONNECTOR_RULES: dict[str, list[tuple[str, str, str]]] = {
         ("!has(@B.format) || @B.format != 'avro' || has(@B.schemaRegistry) || has(@B.avroSchema) || "
          "has(@B.avroSchemaSecretRef) || has(@B.avroSchemaFile)",
          "format", "avro needs schemaRegistry, avroSchema, avroSchemaSecretRef or avroSchemaFile"),
+        ("!has(@B.securityProtocol) || @B.securityProtocol.startsWith('SASL_') == has(@B.sasl)",
+         "securityProtocol", "SASL_PLAINTEXT and SASL_SSL need sasl, PLAINTEXT and SSL take none"),
+        ("!has(@B.securityProtocol) || !has(@B.tls) || @B.securityProtocol == 'SSL' || "
+         "@B.securityProtocol == 'SASL_SSL'",
+         "securityProtocol", "tls is set, so the protocol is SSL or SASL_SSL"),
     ],
     "nessie": [
         ("!has(@B.authenticationType) || @B.authenticationType != 'BEARER' || has(@B.token) || "

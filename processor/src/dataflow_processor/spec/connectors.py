@@ -108,6 +108,13 @@ class _KafkaCommon(SpecModel):
     )
     tls: KafkaTLS | None = Field(default=None, description="TLS settings (TLS 1.2 or newer).")
     sasl: KafkaSASL | None = Field(default=None, description="SASL authentication.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = Field(
+        default=None,
+        description="Security protocol. Default: from the other settings (`SASL_SSL` with `sasl` and `tls`, "
+        "`SASL_PLAINTEXT` with `sasl` only, `SSL` with `tls` only, else `PLAINTEXT`). `SSL` and `SASL_SSL` without "
+        "a `tls` block verify the brokers against the system's CA bundle.",
+        json_schema_extra=crd(maxLength=16),
+    )
     format: Literal["json", "avro"] = Field(
         default="json", description="payload format.", json_schema_extra=only("source", maxLength=8)
     )
@@ -147,6 +154,12 @@ class _KafkaCommon(SpecModel):
     @model_validator(mode="after")
     def _required(self) -> _KafkaCommon:
         require_one_of(self)
+        protocol = self.security_protocol
+        if protocol is not None:
+            if protocol.startswith("SASL_") != (self.sasl is not None):
+                raise ValueError("securityProtocol: SASL_PLAINTEXT and SASL_SSL need sasl, PLAINTEXT and SSL take none")
+            if self.tls is not None and protocol not in ("SSL", "SASL_SSL"):
+                raise ValueError("securityProtocol: tls is set, so the protocol is SSL or SASL_SSL")
         return self
 
 
