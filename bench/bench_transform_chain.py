@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "processor" / "s
 
 import orjson
 from dataflow_processor.records import Record
-from dataflow_processor.spec.transformations import TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
 from dataflow_processor.transforms.chain import TransformChain
 
 CHAIN = [

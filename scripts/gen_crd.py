@@ -1,34 +1,54 @@
 #!/usr/bin/env python3
 """Generate the DataFlow CRD (`config/crd/bases/dataflow.dataflow.io_dataflows.yaml`).
 
-The CRD file is the one declaration of the DataFlow schema: the Helm chart, the OLM bundle and the
-processor's offline validation all copy or read it, and tests fail when a copy drifts. This script is
-how that file is written — the schema is spelled here once, with small builders for the shapes that
-repeat (secret refs, connector blocks), so that every field carries a description and a bound
-(`maxLength`, `maxItems`, `maxProperties`): bounded types keep the CEL rules of the admission policy
-within the API server's cost budget.
+The DataFlow schema is declared once, by the processor's spec models
+(`processor/src/dataflow_processor/spec/`): every connector and transformation block is built here
+from the models' fields (`model_fields`: description, default, bounds, secret twins, CRD-only
+keywords), the types and blocks from the catalog (`spec/catalog.py`). What the models do not hold —
+the Kubernetes-typed fields (resources, affinity, tolerations…), the status, the `{type, config}`
+union — is spelled here, with small builders for the shapes that repeat. Every field carries a
+description and a bound (`maxLength`, `maxItems`, `maxProperties`): bounded types keep the CEL rules
+of the admission policy within the API server's cost budget.
 
-Run `python scripts/gen_crd.py` after changing it; `tests/unit/test_crd_drift.py` fails otherwise.
+The Helm chart, the OLM bundle and the processor's offline validation copy or read the output.
+Run `python scripts/gen_crd.py` after changing a model; `tests/unit/test_generated_copies.py` fails
+otherwise.
 """
 
 from __future__ import annotations
 
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
+sys.path.insert(0, str(REPO / "processor/src"))  # the spec models: the one declaration of the blocks
 
-CONNECTOR_TYPES = ["kafka", "postgresql", "trino", "nessie"]
-# Largest batchSize/readBatchSize of any connector: what the default 512 MiB processor holds with
-# room to spare (~1.3 KB per 220-byte record in flight; processor/README.md "Memory").
-MAX_BATCH = 100_000
-TRANSFORMATION_TYPES = [
-    "timestamp", "flatten", "filter", "mask", "router", "select", "remove", "snakeCase", "camelCase",
-]
+from dataflow_processor.spec.catalog import (  # noqa: E402
+    CONNECTOR_TYPES,
+    CONNECTORS,
+    TRANSFORMATION_TYPES,
+    TRANSFORMATIONS,
+)
+from dataflow_processor.spec.common import (  # noqa: E402
+    SecretRef,
+    SpecModel,
+    crd_keywords,
+    secret_marker,
+    side_of,
+    twin_of,
+)
+from dataflow_processor.spec.endpoints import SinkSpec  # noqa: E402
+from dataflow_processor.spec.transformations import MAX_ROUTES  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+from pydantic.fields import FieldInfo  # noqa: E402
+from pydantic_core import PydanticUndefined  # noqa: E402
+
+OUT = REPO / "config/crd/bases/dataflow.dataflow.io_dataflows.yaml"
 
 Schema = dict[str, Any]
 # Copies shipped elsewhere (package data, chart, bundle); all must equal OUT.
@@ -75,146 +95,125 @@ def strlist(desc: str, max_items: int = 64, max_len: int = 512, min_items: int =
 
 
 def secret_ref(what: str) -> Schema:
-    return obj(
+    return model_schema(
+        SecretRef,
         f"Reads {what} from a key of a Kubernetes Secret. Takes precedence over the literal field. "
         "Resolved by the operator into the processor's own Secret, never into a ConfigMap.",
-        {
-            "name": s("Secret name.", 253, minLength=1),
-            "namespace": s("The DataFlow's own namespace, or omitted: a Secret of another namespace is never "
-                           "read.", 63),
-            "key": s("Key inside the Secret's data.", 253, minLength=1),
-        },
-        required=["name", "key"],
     )
 
 
-def with_ref(props: dict[str, Schema], name: str, field: Schema) -> None:
-    props[name] = field
-    props[f"{name}SecretRef"] = secret_ref(f"`{name}`")
+def describe(info: FieldInfo) -> str:
+    """A field's CRD description: its own text, the side that uses it, and its default."""
+    text = info.description or ""
+    side = side_of(info)
+    if side is not None:
+        text = f"{side.capitalize()}: {text}"
+    default = info.default
+    if "default" not in text.lower() and default not in (None, False, "", PydanticUndefined):
+        number = int(default) if isinstance(default, float) and default.is_integer() else default
+        shown = f"`{default}`" if isinstance(default, str) else str(number)
+        text = f"{text} Default {shown}."
+    return text
 
 
-def basic_auth(desc: str) -> Schema:
+# Key order of a generated schema node (readers of the YAML find the same keys in the same places).
+_ORDER = ["type", "description", "maxLength", "minLength", "enum", "minimum", "maximum", "maxItems", "items",
+          "minItems", "properties", "required"]
+
+
+def _ordered(node: Schema) -> Schema:
+    return {k: node[k] for k in sorted(node, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER))}
+
+
+def _merge(node: Schema, extra: Schema) -> Schema:
+    out = dict(node)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _bounds(metadata: list[Any]) -> Schema:
+    out: Schema = {}
+    for item in metadata:
+        for attr, key in (("max_length", "maxLength"), ("min_length", "minLength"), ("ge", "minimum"),
+                          ("le", "maximum")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def _type_schema(annotation: Any, metadata: list[Any]) -> Schema:
+    """The schema of a Python type (``X | None`` is ``X``: the CRD has no nulls)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        [annotation] = args
+        return _type_schema(annotation, metadata)
+    if origin is typing.Annotated:
+        inner, *more = typing.get_args(annotation)
+        return _type_schema(inner, [*metadata, *(m for x in more for m in getattr(x, "metadata", [x]))])
+    bounds = _bounds(metadata)
+    if annotation is bool:
+        return {"type": "boolean"}
+    if annotation in (int, float):
+        return {"type": "integer" if annotation is int else "number", **bounds}
+    if annotation is str:
+        return {"type": "string", **bounds}
+    if origin is typing.Literal:
+        return {"type": "string", "enum": list(typing.get_args(annotation)), **bounds}
+    if origin is list:
+        [item] = typing.get_args(annotation)
+        array: Schema = {"type": "array", "items": _type_schema(item, [])}
+        if "maxLength" in bounds:
+            array["maxItems"] = bounds["maxLength"]
+        if "minLength" in bounds:
+            array["minItems"] = bounds["minLength"]
+        return array
+    if annotation is SinkSpec:
+        return endpoint("Route sink")
+    if isinstance(annotation, type) and issubclass(annotation, SpecModel):
+        return model_schema(annotation, "")
+    raise TypeError(f"no CRD schema for {annotation!r}")
+
+
+def field_schema(info: FieldInfo) -> Schema:
+    node = _type_schema(info.annotation, list(info.metadata))
+    node["description"] = describe(info) or node.get("description", "")
+    if node["type"] == "array" and "items" in node:
+        node["items"] = _ordered(node["items"])
+    return _ordered(_merge(node, crd_keywords(info)))
+
+
+def model_schema(model: type[BaseModel], desc: str) -> Schema:
+    """A model as a CRD object: each field by its alias, each secret field with its `…SecretRef` twin
+    (a secret target, filled only from the mounted Secret, has its ref only)."""
     props: dict[str, Schema] = {}
-    with_ref(props, "username", s("User name.", 253))
-    with_ref(props, "password", s("Password.", 1024))
-    return obj(desc, props)
-
-
-def tls_block() -> Schema:
-    props: dict[str, Schema] = {
-        "insecureSkipVerify": b("Skip verification of the server certificate (testing only)."),
-        "caFile": s("Path of a PEM CA bundle inside the processor container.", 1024),
-        "certFile": s("Path of a PEM client certificate inside the processor container.", 1024),
-        "keyFile": s("Path of a PEM client key inside the processor container.", 1024),
-        "caSecretRef": secret_ref("the PEM CA bundle"),
-        "certSecretRef": secret_ref("the PEM client certificate"),
-        "keySecretRef": secret_ref("the PEM client private key"),
-    }
-    return obj("TLS settings (TLS 1.2 or newer).", props)
-
-
-def kafka_block() -> Schema:
-    props: dict[str, Schema] = {}
-    with_ref(props, "brokers", strlist("Bootstrap servers, host:port.", 100, 253))
-    props["brokersSecretRef"]["description"] += " The value is a comma-separated list."
-    with_ref(props, "topic", s("Topic to read (source) or write (sink).", 249))
-    with_ref(props, "consumerGroup", s("Consumer group (source only). Default `dataflow-operator`.", 249))
-    props["tls"] = tls_block()
-    sasl: dict[str, Schema] = {
-        "mechanism": s("SASL mechanism.", 32, enum=["plain", "scram-sha-256", "scram-sha-512", "PLAIN",
-                                                   "SCRAM-SHA-256", "SCRAM-SHA-512"]),
-    }
-    with_ref(sasl, "username", s("SASL user name.", 253))
-    with_ref(sasl, "password", s("SASL password.", 1024))
-    props["sasl"] = obj("SASL authentication.", sasl)
-    props["format"] = s("Payload format of the source. Default `json`.", 8, enum=["json", "avro"])
-    with_ref(props, "avroSchema", s("Static Avro schema (JSON text), for `format: avro` without a registry.", 65536))
-    props["avroSchemaFile"] = s("Path of a static Avro schema file inside the processor container.", 1024)
-    registry: dict[str, Schema] = {}
-    with_ref(registry, "url", s("Schema registry URL (Confluent wire format).", 2048))
-    registry["basicAuth"] = basic_auth("Schema registry basic authentication.")
-    registry["tls"] = tls_block()
-    props["schemaRegistry"] = obj("Confluent schema registry for Avro records.", registry)
-    props["rawMode"] = b("Source: wrap each payload as `{value, _metadata}` instead of parsing it as the record.")
-    props["batchSize"] = i("Sink: records per produce batch. Default 500.", 1, MAX_BATCH)
-    return obj("Kafka connector.", props)
-
-
-def postgresql_block() -> Schema:
-    props: dict[str, Schema] = {}
-    with_ref(props, "connectionString", s("libpq URI, `postgres://user:pass@host:5432/db`.", 2048))
-    with_ref(props, "table", s("Table, optionally `schema.table`.", 253))
-    props.update({
-        "query": s("Source: custom SELECT run on every poll (see docs for making it incremental).", 65536),
-        "pollInterval": i("Source: seconds between polls. Default 5.", 1, 86400),
-        "keyColumn": s("Source: increasing column the poll resumes from. Default `id`.", 63),
-        "changeTrackingColumn": s("Source: timestamp column to poll changes by, instead of keyColumn.", 63),
-        "readBatchSize": i("Source: rows per poll query. Default 1000.", 1, MAX_BATCH),
-        "batchSize": i("Sink: rows per COPY batch and transaction. Default 1000.", 1, MAX_BATCH),
-        "batchFlushIntervalSeconds": i("Sink: flush a partial batch after this many seconds. Default 1.", 0, 3600),
-        "autoCreateTable": b("Sink: create the table when it does not exist."),
-        "upsertMode": b("Sink: INSERT … ON CONFLICT (conflictKey) DO UPDATE."),
-        "conflictKey": s("Sink: conflict column(s) for upsertMode, comma-separated. Default `id`.", 253),
-        "rawMode": b("Source: emit `{value, _metadata}`; sink: store the whole record in a JSONB `data` column."),
-    })
-    return obj("PostgreSQL connector.", props)
-
-
-def trino_block() -> Schema:
-    props: dict[str, Schema] = {}
-    with_ref(props, "serverURL", s("Trino coordinator URL.", 2048))
-    with_ref(props, "catalog", s("Catalog.", 253))
-    with_ref(props, "schema", s("Schema.", 253))
-    with_ref(props, "table", s("Table.", 253))
-    kc: dict[str, Schema] = {}
-    for f, d in [("serverURL", "Keycloak base URL."), ("realm", "Realm."), ("clientID", "OAuth2 client id."),
-                 ("clientSecret", "OAuth2 client secret."), ("username", "User (password grant)."),
-                 ("password", "Password (password grant)."), ("token", "A static bearer token.")]:
-        with_ref(kc, f, s(d, 4096 if f == "token" else 1024))
-    props.update({
-        "query": s("Source: custom SELECT run on every poll.", 65536),
-        "pollInterval": i("Source: seconds between polls. Default 5.", 1, 86400),
-        "keyColumn": s("Source: increasing column the poll resumes from. Default `id`.", 63),
-        "batchSize": i("Sink: rows per INSERT. Default 500.", 1, MAX_BATCH),
-        "batchFlushIntervalSeconds": i("Sink: flush a partial batch after this many seconds. Default 1.", 0, 3600),
-        "autoCreateTable": b("Sink: create the table when it does not exist."),
-        "rawMode": b("Source: emit `{value, _metadata}` records."),
-        "queryTimeoutSeconds": i("HTTP timeout of each Trino request, in seconds. Default 30.", 1, 86400),
-        "basicAuth": basic_auth("HTTP basic authentication to Trino."),
-        "keycloak": obj("Keycloak OAuth2: a static token, the password grant (refreshed before expiry) or "
-                        "client credentials.", kc),
-    })
-    return obj("Trino connector.", props)
-
-
-def nessie_block() -> Schema:
-    props: dict[str, Schema] = {}
-    with_ref(props, "baseURL", s("Nessie server URL, e.g. `http://nessie:19120`.", 2048))
-    with_ref(props, "namespace", s("Iceberg namespace.", 253))
-    with_ref(props, "table", s("Iceberg table.", 253))
-    with_ref(props, "token", s("Bearer token.", 8192))
-    props.update({
-        "branch": s("Nessie branch. Default `main`.", 253),
-        "warehouse": s("Nessie warehouse name. Default: the server's default warehouse.", 253),
-        "authenticationType": s("AUTO (bearer if a token is set, else basic if set, else none), BEARER, BASIC or "
-                                "NONE. Default AUTO.", 8, enum=["AUTO", "BEARER", "BASIC", "NONE"]),
-        "basicAuth": basic_auth("Basic authentication to Nessie."),
-        "pollInterval": i("Source: seconds between snapshot polls. Default 10.", 1, 86400),
-        "rawMode": b("Source: emit `{value, _metadata}` records."),
-        "batchSize": i("Sink: rows per Iceberg commit. Default 10000.", 1, MAX_BATCH),
-        "batchFlushIntervalSeconds": i("Sink: commit a partial batch after this many seconds. Default 10.", 0, 3600),
-        "autoCreateTable": b("Sink: create the namespace and table (schema inferred from the first batch)."),
-        "s3Endpoint": s("S3 endpoint of the warehouse, e.g. `http://minio:9000`.", 2048),
-        "s3Region": s("S3 region. Default `us-east-1`.", 64),
-        "accessKeySecretRef": secret_ref("the S3 access key id"),
-        "secretAccessKeySecretRef": secret_ref("the S3 secret access key"),
-    })
-    return obj("Nessie connector: Iceberg tables through Nessie's Iceberg REST catalog.", props)
+    required = []
+    fields = model.model_fields
+    for name, info in fields.items():
+        alias = info.alias or name
+        literal = twin_of(info)
+        if literal is not None:
+            marker = secret_marker(fields[literal])
+            assert marker is not None
+            what = marker.what or f"`{fields[literal].alias or literal}`"
+            props[alias] = secret_ref(what)
+            if marker.ref_note:
+                props[alias]["description"] += " " + marker.ref_note
+            continue
+        marker = secret_marker(info)
+        if marker is not None and not marker.in_manifest:
+            continue
+        props[alias] = field_schema(info)
+        if info.is_required():
+            required.append(alias)
+    return obj(desc, props, required)
 
 
 def config_block(desc: str, blocks: list[Schema]) -> Schema:
     """The `config` shape: every field any typed block has (so CEL rules type-check and known fields
-    are typed), unknown fields kept (settings of later originals pass through)."""
+    are typed), unknown fields kept (settings this version does not know pass through)."""
     union: dict[str, Schema] = {}
     for block in blocks:
         for name, field in block["properties"].items():
@@ -222,7 +221,7 @@ def config_block(desc: str, blocks: list[Schema]) -> Schema:
     if "routes" in union:
         # Route sinks in the `config` shape are checked by the policy, not typed here: a second
         # typed copy of every connector would double the CRD's size.
-        union["routes"] = {"type": "array", "maxItems": 16, "items": {
+        union["routes"] = {"type": "array", "maxItems": MAX_ROUTES, "items": {
             "type": "object", "x-kubernetes-preserve-unknown-fields": True,
             "properties": {"condition": {"type": "string", "maxLength": 4096},
                            "sink": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}
@@ -238,61 +237,27 @@ def _undocumented(node: Any) -> Any:
     return node
 
 
-def endpoint(role: str, with_routes: bool = False) -> Schema:
+def endpoint(role: str) -> Schema:
+    """A source or sink: `type` plus one block per connector of the catalog (its fields are the same
+    on both sides: a source config accepts the sink-only fields, and vice versa)."""
     props: dict[str, Schema] = {
-        "type": s(f"{role} type; the block of the same name holds its settings.", 16, enum=CONNECTOR_TYPES),
-        "kafka": kafka_block(),
-        "postgresql": postgresql_block(),
-        "trino": trino_block(),
-        "nessie": nessie_block(),
+        "type": s(f"{role} type; the block of the same name holds its settings.", 16, enum=list(CONNECTOR_TYPES)),
     }
+    for connector in CONNECTORS:
+        props[connector.type] = model_schema(connector.source, connector.description)
     props["config"] = config_block(
-        "Settings in the newer original's shape (`{type, config}`); accepted and normalized to the block named by "
-        "`type`. Prefer the typed block.", [props[t] for t in CONNECTOR_TYPES])
+        "The same settings in the `{type, config}` shape (see docs/compatibility.md); normalized to the block named "
+        "by `type`. Prefer the typed block.", [props[t] for t in CONNECTOR_TYPES])
     return obj(f"The {role.lower()}: `type` plus one settings block.", props, required=["type"])
 
 
-def transformation(route_sink: Schema) -> Schema:
-    fields = strlist("Field paths (`a.b`, `$.a.b`, `items.0`).", 64, 512, min_items=1)
-    props: dict[str, Schema] = {
-        "type": s("Transformation type.", 16, enum=TRANSFORMATION_TYPES),
-        "timestamp": obj("Set a field to the current time.", {
-            "fieldName": s("Field to set. Default `created_at`; dots create nesting.", 512),
-            "format": s("RFC3339 (default), RFC3339Nano, Unix, UnixMilli, or a Go layout such as "
-                        "`2006-01-02 15:04:05`.", 128),
-        }),
-        "flatten": obj("Emit one record per element of an array field (at most 10,000 outputs per record; "
-                       "a record that would pass it goes whole to the errors sink).", {
-            "field": s("Array field path.", 512, minLength=1),
-        }, required=["field"]),
-        "filter": obj("Keep records matching a condition.", {
-            "condition": s("`$.path` (truthy), `$.path == 'v'`, `$.path != 'v'`, or a CEL expression over `record`.",
-                           4096, minLength=1),
-        }, required=["condition"]),
-        "mask": obj("Replace field values with a mask string.", {
-            "fields": fields,
-            "maskChar": s("Mask character. Default `*`.", 4, minLength=1),
-            "keepLength": b("Mask with as many characters as the value has (else three)."),
-        }, required=["fields"]),
-        "router": obj("Send records matching a condition to another sink (at most 2 routers per DataFlow).", {
-            "routes": {
-                "type": "array",
-                "description": "Routes in order; the first match wins; no match goes to the main sink.",
-                "maxItems": 16,
-                "minItems": 1,
-                "items": obj("A route.", {
-                    "condition": s("Route condition, same forms as filter.", 4096, minLength=1),
-                    "sink": route_sink,
-                }, required=["condition", "sink"]),
-            },
-        }, required=["routes"]),
-        "select": obj("Keep only these fields (output is flat: last path segment).", {"fields": fields}, ["fields"]),
-        "remove": obj("Delete these fields.", {"fields": fields}, ["fields"]),
-        "snakeCase": obj("Convert keys to snake_case.", {"deep": b("Also nested objects and arrays.")}),
-        "camelCase": obj("Convert keys to CamelCase.", {"deep": b("Also nested objects and arrays.")}),
-    }
-    props["config"] = config_block("Settings in the newer original's shape; normalized to the block named by `type`.",
-                                   [props[t] for t in TRANSFORMATION_TYPES])
+def transformation() -> Schema:
+    props: dict[str, Schema] = {"type": s("Transformation type.", 16, enum=list(TRANSFORMATION_TYPES))}
+    for entry in TRANSFORMATIONS:
+        props[entry.type] = model_schema(entry.config, entry.description)
+    props["config"] = config_block(
+        "The same settings in the `{type, config}` shape (see docs/compatibility.md); normalized to the block named "
+        "by `type`.", [props[t] for t in TRANSFORMATION_TYPES])
     return obj("One transformation: `type` plus its settings block.", props, required=["type"])
 
 
@@ -381,7 +346,7 @@ def spec_schema() -> Schema:
             "type": "array",
             "description": "Transformations applied in order.",
             "maxItems": 32,
-            "items": transformation(endpoint("Route sink")),
+            "items": transformation(),
         },
         "resources": obj("Processor container resources. Default requests 100m/128Mi, limits 500m/512Mi.", {
             "limits": quantity_map("Resource limits."),
@@ -488,7 +453,7 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-HEADER = "# Generated by scripts/gen_crd.py — edit that script, then run it. The one source of the schema.\n"
+HEADER = "# Generated by scripts/gen_crd.py from the spec models (processor/src/dataflow_processor/spec): edit those.\n"
 
 
 def render() -> str:

@@ -21,7 +21,11 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gen_crd  # the schema the secret-reference rules walk
+import gen_crd  # the schema the secret-reference rules walk (it also puts the processor's spec on the path)
+from dataflow_processor.spec.catalog import CONNECTOR_TYPES, CONNECTORS, TRANSFORMATION_TYPES, Connector
+from dataflow_processor.spec.common import BOTH, Side, secret_fields
+from dataflow_processor.spec.dataflow import MAX_ROUTERS  # x MAX_ROUTES routes = route sinks, each a connection
+from dataflow_processor.spec.transformations import MAX_ROUTES
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "config/policy/validating-admission-policy.yaml"
@@ -53,56 +57,75 @@ def alt(block: str, field: str) -> str:
 
 # Endpoint rules: (connector type, rule over the block `B`, field named in the message, message).
 # Each rule is expanded for B = E.<type> and for B = E.config (the `{type, config}` shape).
-ENDPOINT_RULES: list[tuple[str, str, str, str]] = [
-    ("kafka", alt("@B", "brokers"), "brokers", "required (or brokersSecretRef)"),
-    ("kafka", alt("@B", "topic"), "topic", "required (or topicSecretRef)"),
-    ("kafka", f"!has(@B.brokers) || @B.brokers.all(b, b.matches({BROKER!r}))",
-     "brokers", "every entry is host:port (a host name, an IPv4 address or an [IPv6] address, and a port 1-65535)"),
-    ("kafka", f"!has(@B.topic) || size(@B.topic) == 0 || (@B.topic.matches({TOPIC!r}) && "
-              "@B.topic != '.' && @B.topic != '..')",
-     "topic", "a topic is letters, digits, '.', '_' or '-', and not '.' or '..'"),
-    ("kafka", "!has(@B.sasl) || ((has(@B.sasl.username) || has(@B.sasl.usernameSecretRef)) && "
-              "(has(@B.sasl.password) || has(@B.sasl.passwordSecretRef)))",
-     "sasl", "username and password are required (or their SecretRefs)"),
-    ("kafka", "!has(@B.tls) || ((has(@B.tls.certFile) || has(@B.tls.certSecretRef)) == "
-              "(has(@B.tls.keyFile) || has(@B.tls.keySecretRef)))",
-     "tls", "a client certificate and its key go together: set both or neither"),
-    ("kafka", "!has(@B.format) || @B.format != 'avro' || has(@B.schemaRegistry) || has(@B.avroSchema) || "
-              "has(@B.avroSchemaSecretRef) || has(@B.avroSchemaFile)",
-     "format", "avro needs schemaRegistry, avroSchema, avroSchemaSecretRef or avroSchemaFile"),
-    ("postgresql", alt("@B", "connectionString"), "connectionString", "required (or connectionStringSecretRef)"),
-    ("trino", alt("@B", "serverURL"), "serverURL", "required (or serverURLSecretRef)"),
-    ("trino", alt("@B", "catalog"), "catalog", "required (or catalogSecretRef)"),
-    ("trino", alt("@B", "schema"), "schema", "required (or schemaSecretRef)"),
-    ("nessie", alt("@B", "baseURL"), "baseURL", "required (or baseURLSecretRef)"),
-    ("nessie", alt("@B", "namespace"), "namespace", "required (or namespaceSecretRef)"),
-    ("nessie", alt("@B", "table"), "table", "required (or tableSecretRef)"),
-    ("nessie", "!has(@B.authenticationType) || @B.authenticationType != 'BEARER' || has(@B.token) || "
-               "has(@B.tokenSecretRef)",
-     "token", "required when authenticationType is BEARER (or tokenSecretRef)"),
-    ("nessie", "!has(@B.authenticationType) || @B.authenticationType != 'BASIC' || (has(@B.basicAuth) && "
-               "(has(@B.basicAuth.username) || has(@B.basicAuth.usernameSecretRef)) && "
-               "(has(@B.basicAuth.password) || has(@B.basicAuth.passwordSecretRef)))",
-     "basicAuth", "username and password are required when authenticationType is BASIC"),
-    ("nessie", "has(@B.accessKeySecretRef) == has(@B.secretAccessKeySecretRef)",
-     "accessKeySecretRef", "accessKeySecretRef and secretAccessKeySecretRef go together: set both or neither"),
-]
-# Rules whose wording differs between a source and a sink.
-SOURCE_ONLY = [
+# "Required (or its …SecretRef)" comes from the models' markers (spec.common.secret(required=…), the
+# same marker the processor's require_one_of reads); the rules below are the ones across fields.
+CONNECTOR_RULES: dict[str, list[tuple[str, str, str]]] = {
+    "kafka": [
+        (f"!has(@B.brokers) || @B.brokers.all(b, b.matches({BROKER!r}))",
+         "brokers", "every entry is host:port (a host name, an IPv4 address or an [IPv6] address, and a port "
+                    "1-65535)"),
+        (f"!has(@B.topic) || size(@B.topic) == 0 || (@B.topic.matches({TOPIC!r}) && "
+         "@B.topic != '.' && @B.topic != '..')",
+         "topic", "a topic is letters, digits, '.', '_' or '-', and not '.' or '..'"),
+        ("!has(@B.sasl) || ((has(@B.sasl.username) || has(@B.sasl.usernameSecretRef)) && "
+         "(has(@B.sasl.password) || has(@B.sasl.passwordSecretRef)))",
+         "sasl", "username and password are required (or their SecretRefs)"),
+        ("!has(@B.tls) || ((has(@B.tls.certFile) || has(@B.tls.certSecretRef)) == "
+         "(has(@B.tls.keyFile) || has(@B.tls.keySecretRef)))",
+         "tls", "a client certificate and its key go together: set both or neither"),
+        ("!has(@B.format) || @B.format != 'avro' || has(@B.schemaRegistry) || has(@B.avroSchema) || "
+         "has(@B.avroSchemaSecretRef) || has(@B.avroSchemaFile)",
+         "format", "avro needs schemaRegistry, avroSchema, avroSchemaSecretRef or avroSchemaFile"),
+        ("!has(@B.securityProtocol) || @B.securityProtocol.startsWith('SASL_') == has(@B.sasl)",
+         "securityProtocol", "SASL_PLAINTEXT and SASL_SSL need sasl, PLAINTEXT and SSL take none"),
+        ("!has(@B.securityProtocol) || !has(@B.tls) || @B.securityProtocol == 'SSL' || "
+         "@B.securityProtocol == 'SASL_SSL'",
+         "securityProtocol", "tls is set, so the protocol is SSL or SASL_SSL"),
+    ],
+    "nessie": [
+        ("!has(@B.authenticationType) || @B.authenticationType != 'BEARER' || has(@B.token) || "
+         "has(@B.tokenSecretRef)",
+         "token", "required when authenticationType is BEARER (or tokenSecretRef)"),
+        ("!has(@B.authenticationType) || @B.authenticationType != 'BASIC' || (has(@B.basicAuth) && "
+         "(has(@B.basicAuth.username) || has(@B.basicAuth.usernameSecretRef)) && "
+         "(has(@B.basicAuth.password) || has(@B.basicAuth.passwordSecretRef)))",
+         "basicAuth", "username and password are required when authenticationType is BASIC"),
+        ("has(@B.accessKeySecretRef) == has(@B.secretAccessKeySecretRef)",
+         "accessKeySecretRef", "accessKeySecretRef and secretAccessKeySecretRef go together: set both or neither"),
+    ],
+}
+# Rules of one side only, after that side's required fields.
+SOURCE_RULES = [
     ("postgresql", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
     ("trino", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
 ]
-SINK_ONLY = [
-    ("postgresql", alt("@B", "table"), "table", "required (or tableSecretRef)"),
-    ("trino", alt("@B", "table"), "table", "required (or tableSecretRef)"),
+SINK_RULES = [
     ("postgresql", "!has(@B.upsertMode) || !@B.upsertMode || !has(@B.conflictKey) || size(@B.conflictKey) > 0",
      "conflictKey", "must not be empty when upsertMode is on"),
     ("postgresql", f"!has(@B.conflictKey) || size(@B.conflictKey) == 0 || @B.conflictKey.matches({COLUMN_LIST!r})",
      "conflictKey", "a comma-separated list of column names, each non-empty and at most 63 characters"),
 ]
-CONNECTOR_TYPES = ["kafka", "postgresql", "trino", "nessie"]
 
-TRANSFORM_TYPES = ["timestamp", "flatten", "filter", "mask", "router", "select", "remove", "snakeCase", "camelCase"]
+
+def required_rules(connector: Connector, side: Side | None) -> list[tuple[str, str, str, str]]:
+    """`field` or its …SecretRef is set, for each field the models require on `side` only (or, with
+    None, on both sides)."""
+    model = connector.source if side != "sink" else connector.sink
+    out = []
+    for name, info, marker in secret_fields(model):
+        if (set(marker.required) == set(BOTH)) if side is None else (marker.required == (side,)):
+            alias = info.alias or name
+            out.append((connector.type, alt("@B", alias), alias, f"required (or {alias}SecretRef)"))
+    return out
+
+
+ENDPOINT_RULES: list[tuple[str, str, str, str]] = [
+    rule for c in CONNECTORS
+    for rule in [*required_rules(c, None), *((c.type, *r) for r in CONNECTOR_RULES.get(c.type, []))]
+]
+SOURCE_ONLY = [r for c in CONNECTORS for r in required_rules(c, "source")] + SOURCE_RULES
+SINK_ONLY = [r for c in CONNECTORS for r in required_rules(c, "sink")] + SINK_RULES
+
 # Rules over one transformation `T` (its typed block `X` or `T.config`), path `P`.
 TRANSFORM_RULES: list[tuple[str, str, str, str]] = [
     ("flatten", "has(@X.field) && size(@X.field) > 0", "field", "required"),
@@ -155,7 +178,7 @@ def route_sink_validations() -> list[dict[str, str]]:
 def transform_validations() -> list[dict[str, str]]:
     out = []
     each = "!has(object.spec.transformations) || object.spec.transformations.all(t, {})"
-    for t in TRANSFORM_TYPES:
+    for t in TRANSFORMATION_TYPES:
         out.append({
             "expression": each.format(f"t.type != '{t}' || has(t.{t}) || has(t.config)"),
             "message": f"spec.transformations[*].{t}: required when type is {t} (or config)",
@@ -250,7 +273,6 @@ def resource_validations() -> list[dict[str, str]]:
     return out
 
 
-MAX_ROUTERS = 2  # x 16 routes (CRD maxItems) = 32 route sinks, each a connection and a writer
 
 
 def router_count_validations() -> list[dict[str, str]]:
@@ -258,7 +280,7 @@ def router_count_validations() -> list[dict[str, str]]:
         "expression": "!has(object.spec.transformations) || "
                       f"object.spec.transformations.filter(t, t.type == 'router').size() <= {MAX_ROUTERS}",
         "message": f"spec.transformations: at most {MAX_ROUTERS} router transformations "
-                   f"(at most {MAX_ROUTERS * 16} route sinks) in one DataFlow",
+                   f"(at most {MAX_ROUTERS * MAX_ROUTES} route sinks) in one DataFlow",
     }]
 
 

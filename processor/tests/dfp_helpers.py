@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from dataflow_processor.records import Record
-from dataflow_processor.spec.transformations import TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
 from dataflow_processor.transforms.chain import Failure, TransformChain
 
 

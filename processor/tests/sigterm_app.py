@@ -15,7 +15,7 @@ from dataflow_processor.cli import serve
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.logging_json import configure_logging
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
-from dataflow_processor.spec.transformations import TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
 from dataflow_processor.transforms.chain import TransformChain
 
 

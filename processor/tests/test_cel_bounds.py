@@ -23,7 +23,7 @@ from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.health import HealthServer
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.records import Record
-from dataflow_processor.spec.transformations import TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
 from dataflow_processor.transforms.chain import TransformChain
 
 LIST_300 = "[" + ",".join(["1"] * 300) + "]"

@@ -1,6 +1,7 @@
 """Kafka TLS and SASL against the real broker's SSL and SASL_PLAINTEXT listeners, source and sink:
 CA + client certificate from files and inline PEM, insecureSkipVerify, PLAIN / SCRAM-SHA-256 /
-SCRAM-SHA-512, and failures for a wrong password or an untrusted broker certificate."""
+SCRAM-SHA-512, an explicit securityProtocol, and failures for a wrong password or an untrusted
+broker certificate."""
 
 from __future__ import annotations
 
@@ -79,6 +80,23 @@ async def test_tls_untrusted_broker_is_refused(kafka_tls: KafkaTLS) -> None:
     with pytest.raises(KafkaError):
         await sink.connect()
     await sink.close()
+
+
+async def test_security_protocol_ssl_without_tls_uses_the_system_ca_bundle(
+    kafka_tls: KafkaTLS, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`securityProtocol: SSL` and no `tls` block: TLS, the broker verified against the system's CA
+    bundle (here the test CA, through SSL_CERT_FILE, as an image's trust store would hold it)."""
+    monkeypatch.setenv("SSL_CERT_FILE", kafka_tls.ca)
+    assert await roundtrip(kafka_tls.bootstrap, {"securityProtocol": "SSL"}, kafka_bootstrap) == list(range(50))
+
+
+async def test_security_protocol_sasl_plaintext_chosen_explicitly(kafka_sasl: KafkaSASL, kafka_bootstrap: str) -> None:
+    security = {
+        "securityProtocol": "SASL_PLAINTEXT",
+        "sasl": {"mechanism": "scram-sha-512", "username": kafka_sasl.user, "password": kafka_sasl.password},
+    }
+    assert await roundtrip(kafka_sasl.bootstrap, security, kafka_bootstrap, n=20) == list(range(20))
 
 
 @pytest.mark.parametrize("mechanism", ["plain", "scram-sha-256", "scram-sha-512"])

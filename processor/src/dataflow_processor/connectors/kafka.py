@@ -131,20 +131,27 @@ def _private_file(directory: str, name: str, text: str) -> str:
 SASL_MECHANISMS = {"": "PLAIN", "plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512"}
 
 
-def client_options(brokers: list[str] | None, tls: KafkaTLS | None, sasl: KafkaSASL | None) -> dict[str, Any]:
-    """aiokafka keyword arguments for the brokers and security settings of a config."""
+def client_options(
+    brokers: list[str] | None, tls: KafkaTLS | None, sasl: KafkaSASL | None, protocol: str | None = None
+) -> dict[str, Any]:
+    """aiokafka keyword arguments for the brokers and security settings of a config.
+
+    ``protocol`` (``securityProtocol``) defaults to what ``tls`` and ``sasl`` imply; a TLS protocol
+    without a ``tls`` block verifies the brokers against the system's CA bundle.
+    """
     if not brokers:
         raise ValueError("kafka: brokers are not resolved")
+    if protocol is None:
+        protocol = ("SASL_" if sasl is not None else "") + ("SSL" if tls is not None else "PLAINTEXT")
     options: dict[str, Any] = {"bootstrap_servers": ",".join(brokers), "client_id": CLIENT_ID}
-    if tls is not None:
-        options["ssl_context"] = ssl_context(tls)
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl_context(tls if tls is not None else KafkaTLS())
+    if protocol != "PLAINTEXT":
+        options["security_protocol"] = protocol
     if sasl is not None:
-        options["security_protocol"] = "SASL_SSL" if tls is not None else "SASL_PLAINTEXT"
         options["sasl_mechanism"] = SASL_MECHANISMS[sasl.mechanism.lower()]
         options["sasl_plain_username"] = sasl.username
         options["sasl_plain_password"] = sasl.password
-    elif tls is not None:
-        options["security_protocol"] = "SSL"
     return options
 
 
@@ -189,7 +196,7 @@ class KafkaSource(Source):
         config = self.config
         if config.format == "avro":
             self.decoder = self._avro_decoder()
-        options = client_options(config.brokers, config.tls, config.sasl)
+        options = client_options(config.brokers, config.tls, config.sasl, config.security_protocol)
         self.consumer = AIOKafkaConsumer(
             group_id=config.consumer_group or "dataflow-operator",
             enable_auto_commit=False,
@@ -477,12 +484,13 @@ class KafkaSink(Sink):
         self.producer: AIOKafkaProducer | None = None
 
     async def connect(self) -> None:
+        config = self.config
         self.producer = AIOKafkaProducer(
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             max_batch_size=256 * 1024,
-            **client_options(self.config.brokers, self.config.tls, self.config.sasl),
+            **client_options(config.brokers, config.tls, config.sasl, config.security_protocol),
         )
         await self.producer.start()
 

@@ -8,9 +8,9 @@ A connector module registers itself at import time::
     class KafkaSource(Source):
         def __init__(self, config: KafkaSourceConfig, context: ConnectorContext) -> None: ...
 
-Built-in type names map to modules imported on first use (``kafka`` →
-``dataflow_processor.connectors.kafka``), so the processor only imports the client libraries of
-the connectors a DataFlow uses. An unknown or missing connector is an error at start-up
+Built-in type names map to modules imported on first use, as the spec's catalog names them
+(``spec/catalog.py``: ``kafka`` → ``dataflow_processor.connectors.kafka``), so the processor only
+imports the client libraries of the connectors a DataFlow uses. An unknown or missing connector is an error at start-up
 ("unsupported source type: x").
 """
 
@@ -21,17 +21,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dataflow_processor.connectors.base import ConnectorContext, Sink, Source
+from dataflow_processor.spec.catalog import CONNECTORS
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
 
 SourceFactory = Callable[[Any, ConnectorContext], Source]
 SinkFactory = Callable[[Any, ConnectorContext], Sink]
 
-BUILTIN_MODULES = {
-    "kafka": "dataflow_processor.connectors.kafka",
-    "postgresql": "dataflow_processor.connectors.postgresql",
-    "trino": "dataflow_processor.connectors.trino",
-    "nessie": "dataflow_processor.connectors.nessie",
-}
+BUILTIN_MODULES = {connector.type: connector.module for connector in CONNECTORS}
+"""Type name → the module that registers its source and sink (from the spec's catalog)."""
 
 _sources: dict[str, SourceFactory] = {}
 _sinks: dict[str, SinkFactory] = {}

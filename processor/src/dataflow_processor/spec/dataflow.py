@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 
 from dataflow_processor.spec.common import SpecModel
 from dataflow_processor.spec.endpoints import SinkSpec, SourceSpec
-from dataflow_processor.spec.transformations import RouterConfig, TransformationSpec
+from dataflow_processor.spec.transformation_spec import TransformationSpec
+from dataflow_processor.spec.transformations import MAX_ROUTES, RouterConfig
 
 MAX_ROUTERS = 2
 """Router transformations one DataFlow may have (x 16 routes each = 32 route sinks), as the admission
@@ -39,7 +40,7 @@ class DataFlowSpec(SpecModel):
         if routers > MAX_ROUTERS:
             raise ValueError(
                 f"transformations: at most {MAX_ROUTERS} router transformations "
-                f"(at most {MAX_ROUTERS * 16} route sinks) in one DataFlow, got {routers}"
+                f"(at most {MAX_ROUTERS * MAX_ROUTES} route sinks) in one DataFlow, got {routers}"
             )
         return self
 

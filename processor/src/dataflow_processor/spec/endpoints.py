@@ -1,66 +1,51 @@
 """Source and sink specs: ``{type, <type>: {...}}`` (or ``config``), one typed block each.
 
-``SinkSpec`` is used for the main sink, the errors sink and every router route sink.
+The types and their blocks come from :data:`.catalog.CONNECTORS` (a source's block is the
+connector's source config, a sink's its sink config). ``SinkSpec`` is used for the main sink, the
+errors sink and every router route sink.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
+from dataflow_processor.spec.catalog import CONNECTOR_TYPES, CONNECTORS, ConnectorType
 from dataflow_processor.spec.common import SpecModel
-from dataflow_processor.spec.connectors import (
-    SINK_CONFIGS,
-    SOURCE_CONFIGS,
-    KafkaSinkConfig,
-    KafkaSourceConfig,
-    NessieSinkConfig,
-    NessieSourceConfig,
-    PostgresSinkConfig,
-    PostgresSourceConfig,
-    TrinoSinkConfig,
-    TrinoSourceConfig,
-)
 from dataflow_processor.spec.shape import normalize_typed_block
-
-ConnectorType = Literal["kafka", "postgresql", "trino", "nessie"]
+from dataflow_processor.spec.transformations import Route, RouterConfig
 
 
 class SourceSpec(SpecModel):
-    type: ConnectorType
-    kafka: KafkaSourceConfig | None = None
-    postgresql: PostgresSourceConfig | None = None
-    trino: TrinoSourceConfig | None = None
-    nessie: NessieSourceConfig | None = None
+    blocks = {c.type: c.source for c in CONNECTORS}
+    type: ConnectorType = Field(description="Source type; the block of the same name holds its settings.")
 
     @model_validator(mode="before")
     @classmethod
     def _shape(cls, data: Any) -> Any:
-        return normalize_typed_block(data, SOURCE_CONFIGS, "source")
+        return normalize_typed_block(data, CONNECTOR_TYPES, "source")
 
     @property
     def config(self) -> SpecModel:
         """The typed block that matches ``type``."""
-        block = getattr(self, self.type)
-        assert block is not None
-        return block  # type: ignore[no-any-return]
+        return self.block()
 
 
 class SinkSpec(SpecModel):
-    type: ConnectorType
-    kafka: KafkaSinkConfig | None = None
-    postgresql: PostgresSinkConfig | None = None
-    trino: TrinoSinkConfig | None = None
-    nessie: NessieSinkConfig | None = None
+    blocks = {c.type: c.sink for c in CONNECTORS}
+    type: ConnectorType = Field(description="Sink type; the block of the same name holds its settings.")
 
     @model_validator(mode="before")
     @classmethod
     def _shape(cls, data: Any) -> Any:
-        return normalize_typed_block(data, SINK_CONFIGS, "sink")
+        return normalize_typed_block(data, CONNECTOR_TYPES, "sink")
 
     @property
     def config(self) -> SpecModel:
-        block = getattr(self, self.type)
-        assert block is not None
-        return block  # type: ignore[no-any-return]
+        return self.block()
+
+
+# A route holds a sink, and a sink is made from the catalog, which names the router's config.
+Route.model_rebuild(_types_namespace={"SinkSpec": SinkSpec})
+RouterConfig.model_rebuild()

@@ -28,6 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dataflow_processor.spec.common import twin_of
+
 
 class SecretMergeError(ValueError):
     """A secret key that cannot be merged; the message names the key."""
@@ -95,11 +97,9 @@ def unresolved_secret_refs(model: BaseModel, path: str = "spec") -> list[str]:
     for name, info in fields.items():
         value = getattr(model, name)
         alias = info.alias or name
-        if name.endswith("_secret_ref") and value is not None:
-            twin = name[: -len("_secret_ref")]
-            if twin == "schema":
-                twin = "schema_"
-            if twin in fields and getattr(model, twin) in (None, "", []):
+        twin = twin_of(info)
+        if twin is not None and value is not None:
+            if getattr(model, twin) in (None, "", []):
                 twin_alias = fields[twin].alias or twin
                 problems.append(
                     f"{path}.{twin_alias}: {alias} is set but its value was not provided "

@@ -1,98 +1,83 @@
-"""The nine transformations' configs, and ``TransformationSpec`` (``{type, <type>: {...}}``).
+"""The nine transformations' configs: the one declaration of each transformation's fields.
 
-Semantics live in ``dataflow_processor.transforms``; this module only checks shape and required
-fields (original webhook rules: flatten.field, filter.condition and route conditions non-empty;
-mask/select/remove need at least one field; every route sink is a valid sink).
+Semantics live in ``dataflow_processor.transforms``; this module only declares shape, bounds and
+required fields (flatten.field, filter.condition and route conditions non-empty; mask/select/remove
+need at least one field; every route sink is a valid sink). The CRD's transformation blocks are
+generated from these models (``scripts/gen_crd.py``); :mod:`.catalog` names each type's config.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from dataflow_processor.spec.common import SpecModel
-from dataflow_processor.spec.endpoints import SinkSpec
-from dataflow_processor.spec.shape import normalize_typed_block
+from dataflow_processor.spec.common import SpecModel, crd
+
+if TYPE_CHECKING:
+    from dataflow_processor.spec.endpoints import SinkSpec
+
+MAX_ROUTES = 16
+"""Routes one router may have (x 2 routers = 32 route sinks, each a connection and a writer)."""
+
+FieldPath = Annotated[str, Field(max_length=512)]
+FIELD_PATHS = "Field paths (`a.b`, `$.a.b`, `items.0`)."
+CONDITION_FORMS = "`$.path` (truthy), `$.path == 'v'`, `$.path != 'v'`, or a CEL expression over `record`."
+
+
+def _field_paths() -> list[str]:
+    return Field(min_length=1, max_length=64, description=FIELD_PATHS)  # type: ignore[no-any-return]
 
 
 class TimestampConfig(SpecModel):
-    field_name: str = Field(default="created_at", min_length=1)
-    format: str = Field(default="RFC3339", min_length=1)
+    field_name: str = Field(
+        default="created_at", min_length=1, max_length=512, description="Field to set; dots create nesting."
+    )
+    format: str = Field(
+        default="RFC3339",
+        min_length=1,
+        max_length=128,
+        description="RFC3339 (default), RFC3339Nano, Unix, UnixMilli, or a Go layout such as `2006-01-02 15:04:05`.",
+    )
 
 
 class FlattenConfig(SpecModel):
-    field: str = Field(min_length=1)
+    field: str = Field(min_length=1, max_length=512, description="Array field path.")
 
 
 class FilterConfig(SpecModel):
-    condition: str = Field(min_length=1)
+    condition: str = Field(min_length=1, max_length=4096, description=CONDITION_FORMS)
 
 
 class MaskConfig(SpecModel):
-    fields: list[str] = Field(min_length=1)
-    mask_char: str = Field(default="*", min_length=1)
-    keep_length: bool = False
+    fields: list[FieldPath] = _field_paths()
+    mask_char: str = Field(default="*", min_length=1, max_length=4, description="Mask character.")
+    keep_length: bool = Field(
+        default=False, description="Mask with as many characters as the value has (else three)."
+    )
 
 
 class Route(SpecModel):
-    condition: str = Field(min_length=1)
-    sink: SinkSpec
+    condition: str = Field(min_length=1, max_length=4096, description="Route condition, same forms as filter.")
+    sink: SinkSpec = Field(description="The route sink: `type` plus one settings block.")
 
 
 class RouterConfig(SpecModel):
-    routes: list[Route] = Field(min_length=1)
+    routes: list[Route] = Field(
+        min_length=1,
+        max_length=MAX_ROUTES,
+        description="Routes in order; the first match wins; no match goes to the main sink.",
+        json_schema_extra=crd(items={"description": "A route."}),
+    )
 
 
 class SelectConfig(SpecModel):
-    fields: list[str] = Field(min_length=1)
+    fields: list[FieldPath] = _field_paths()
 
 
 class RemoveConfig(SpecModel):
-    fields: list[str] = Field(min_length=1)
+    fields: list[FieldPath] = _field_paths()
 
 
 class CaseConfig(SpecModel):
-    deep: bool = False
-
-
-TRANSFORMATION_CONFIGS: dict[str, type[SpecModel]] = {
-    "timestamp": TimestampConfig,
-    "flatten": FlattenConfig,
-    "filter": FilterConfig,
-    "mask": MaskConfig,
-    "router": RouterConfig,
-    "select": SelectConfig,
-    "remove": RemoveConfig,
-    "snakeCase": CaseConfig,
-    "camelCase": CaseConfig,
-}
-
-TransformationType = Literal[
-    "timestamp", "flatten", "filter", "mask", "router", "select", "remove", "snakeCase", "camelCase"
-]
-
-
-class TransformationSpec(SpecModel):
-    type: TransformationType
-    timestamp: TimestampConfig | None = None
-    flatten: FlattenConfig | None = None
-    filter: FilterConfig | None = None
-    mask: MaskConfig | None = None
-    router: RouterConfig | None = None
-    select: SelectConfig | None = None
-    remove: RemoveConfig | None = None
-    snake_case: CaseConfig | None = Field(default=None, alias="snakeCase")
-    camel_case: CaseConfig | None = Field(default=None, alias="camelCase")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shape(cls, data: Any) -> Any:
-        return normalize_typed_block(data, TRANSFORMATION_CONFIGS, "transformation")
-
-    @property
-    def config(self) -> SpecModel:
-        attr = {"snakeCase": "snake_case", "camelCase": "camel_case"}.get(self.type, self.type)
-        block = getattr(self, attr)
-        assert block is not None
-        return block  # type: ignore[no-any-return]
+    deep: bool = Field(default=False, description="Also nested objects and arrays.")

@@ -11,11 +11,24 @@ keeps the source position and ack token). A record whose transformation raises i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from dataflow_processor.conditions import DEFAULT_TIMEOUT
 from dataflow_processor.records import Record
 
 FailFn = Callable[[Record, Exception], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the chain gives a transformation beyond its config and position."""
+
+    route_ids: Sequence[int] | None = None
+    """Chain-wide ids of a router's routes, in route order."""
+    condition_timeout: float = DEFAULT_TIMEOUT
+    """Seconds per record per CEL condition."""
 
 
 class Transform(ABC):
@@ -28,6 +41,11 @@ class Transform(ABC):
 
     def __init__(self, index: int) -> None:
         self.index = index
+
+    @classmethod
+    def build(cls, config: Any, index: int, options: BuildOptions) -> Transform:
+        """Make this transformation from its config; one that needs ``options`` overrides this."""
+        return cls(config, index)  # type: ignore[call-arg]  # concrete transformations take (config, index)
 
     @property
     def field_path(self) -> str:

@@ -14,6 +14,8 @@ the pipeline maps to that route's sink.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,27 +25,10 @@ import orjson
 
 from dataflow_processor.conditions import DEFAULT_TIMEOUT, ConditionError
 from dataflow_processor.records import Record, UndecodableRecord
-from dataflow_processor.spec.transformations import (
-    CaseConfig,
-    FilterConfig,
-    FlattenConfig,
-    MaskConfig,
-    RemoveConfig,
-    RouterConfig,
-    SelectConfig,
-    TimestampConfig,
-    TransformationSpec,
-)
-from dataflow_processor.transforms.base import Transform
-from dataflow_processor.transforms.camel_case import CamelCaseTransform
-from dataflow_processor.transforms.filter import FilterTransform
-from dataflow_processor.transforms.flatten import FlattenTransform
-from dataflow_processor.transforms.mask import MaskTransform
-from dataflow_processor.transforms.remove import RemoveTransform
-from dataflow_processor.transforms.router import RouterTransform
-from dataflow_processor.transforms.select import SelectTransform
-from dataflow_processor.transforms.snake_case import SnakeCaseTransform
-from dataflow_processor.transforms.timestamp import TimestampTransform
+from dataflow_processor.spec.catalog import TRANSFORMATION_BY_TYPE
+from dataflow_processor.spec.transformation_spec import TransformationSpec
+from dataflow_processor.spec.transformations import RouterConfig
+from dataflow_processor.transforms.base import BuildOptions, Transform
 
 
 @dataclass(slots=True)
@@ -71,30 +56,30 @@ class TransformError(ValueError):
     """A transformation whose config cannot be compiled; the message names the field path."""
 
 
+def transform_class(type_name: str) -> type[Transform]:
+    """The :class:`Transform` the catalog names for ``type_name`` (``module:Class``), imported once."""
+    entry = TRANSFORMATION_BY_TYPE.get(type_name)
+    if entry is None:
+        raise TransformError(f"unsupported transformation type {type_name!r}")
+    return _import_class(entry.implementation)
+
+
+@functools.cache
+def _import_class(implementation: str) -> type[Transform]:
+    module, _, name = implementation.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    assert isinstance(cls, type) and issubclass(cls, Transform), implementation
+    return cls
+
+
 def build_transform(
     spec: TransformationSpec,
     index: int,
     route_ids: list[int] | None = None,
     condition_timeout: float = DEFAULT_TIMEOUT,
 ) -> Transform:
-    config = spec.config
-    if isinstance(config, TimestampConfig):
-        return TimestampTransform(config, index)
-    if isinstance(config, FlattenConfig):
-        return FlattenTransform(config, index)
-    if isinstance(config, FilterConfig):
-        return FilterTransform(config, index, condition_timeout)
-    if isinstance(config, MaskConfig):
-        return MaskTransform(config, index)
-    if isinstance(config, RouterConfig):
-        return RouterTransform(config, index, route_ids, condition_timeout)
-    if isinstance(config, SelectConfig):
-        return SelectTransform(config, index)
-    if isinstance(config, RemoveConfig):
-        return RemoveTransform(config, index)
-    if isinstance(config, CaseConfig):
-        return SnakeCaseTransform(config, index) if spec.type == "snakeCase" else CamelCaseTransform(config, index)
-    raise TransformError(f"unsupported transformation type {spec.type!r}")  # pragma: no cover
+    options = BuildOptions(route_ids=route_ids, condition_timeout=condition_timeout)
+    return transform_class(spec.type).build(spec.config, index, options)
 
 
 StatsFn = Callable[[Transform, int, int, float, int], None]

@@ -7,14 +7,20 @@ whose CEL evaluation runs past its deadline fails (errors sink) and the next rec
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataflow_processor.conditions import DEFAULT_TIMEOUT, compile_condition
 from dataflow_processor.records import Record
 from dataflow_processor.spec.transformations import FilterConfig
-from dataflow_processor.transforms.base import FailFn, Transform
+from dataflow_processor.transforms.base import BuildOptions, FailFn, Transform
 
 
 class FilterTransform(Transform):
     type_name = "filter"
+
+    @classmethod
+    def build(cls, config: Any, index: int, options: BuildOptions) -> Transform:
+        return cls(config, index, options.condition_timeout)
 
     def __init__(self, config: FilterConfig, index: int, condition_timeout: float = DEFAULT_TIMEOUT) -> None:
         super().__init__(index)

@@ -10,15 +10,20 @@ pipeline splits by route after the whole chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dataflow_processor.conditions import DEFAULT_TIMEOUT, compile_condition
 from dataflow_processor.records import Record
 from dataflow_processor.spec.transformations import RouterConfig
-from dataflow_processor.transforms.base import FailFn, Transform
+from dataflow_processor.transforms.base import BuildOptions, FailFn, Transform
 
 
 class RouterTransform(Transform):
     type_name = "router"
+
+    @classmethod
+    def build(cls, config: Any, index: int, options: BuildOptions) -> Transform:
+        return cls(config, index, options.route_ids, options.condition_timeout)
 
     def __init__(
         self,

@@ -1,0 +1,101 @@
+"""The catalog: every connector and transformation type, with its configs and its implementation.
+
+One line per type. Everything that lists types derives from here: the ``type`` literals and the
+typed blocks of :mod:`.endpoints` and :mod:`.transformation_spec`, the connector registry
+(``connectors/registry.py``: which module to import for a type), the transformation builder
+(``transforms/chain.py``: which class to build), the CRD's enums and blocks (``scripts/gen_crd.py``),
+the admission policy (``scripts/gen_policy.py``) and the docs (``scripts/gen_spec_docs.py``).
+Adding a connector is its module, one line in :data:`CONNECTORS` and a regeneration
+(``docs/adding-a-connector.md``).
+
+Implementations are named, not imported: the spec layer sits below ``connectors/`` and
+``transforms/``, and the processor imports a connector's client library only when a DataFlow uses it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from dataflow_processor.spec.common import SpecModel
+from dataflow_processor.spec.connectors import (
+    KafkaSinkConfig,
+    KafkaSourceConfig,
+    NessieSinkConfig,
+    NessieSourceConfig,
+    PostgresSinkConfig,
+    PostgresSourceConfig,
+    TrinoSinkConfig,
+    TrinoSourceConfig,
+)
+from dataflow_processor.spec.transformations import (
+    CaseConfig,
+    FilterConfig,
+    FlattenConfig,
+    MaskConfig,
+    RemoveConfig,
+    RouterConfig,
+    SelectConfig,
+    TimestampConfig,
+)
+
+
+@dataclass(frozen=True)
+class Connector:
+    type: str
+    source: builtins.type[SpecModel]
+    sink: builtins.type[SpecModel]
+    module: str
+    """The module that registers this type's source and sink (``connectors/registry.py``)."""
+    description: str
+    """The CRD's description of the settings block."""
+
+
+@dataclass(frozen=True)
+class Transformation:
+    type: str
+    config: builtins.type[SpecModel]
+    implementation: str
+    """``module:Class`` of the :class:`~dataflow_processor.transforms.base.Transform` it builds."""
+    description: str
+
+
+_C = "dataflow_processor.connectors."
+CONNECTORS: tuple[Connector, ...] = (
+    Connector("kafka", KafkaSourceConfig, KafkaSinkConfig, _C + "kafka", "Kafka connector."),
+    Connector("postgresql", PostgresSourceConfig, PostgresSinkConfig, _C + "postgresql", "PostgreSQL connector."),
+    Connector("trino", TrinoSourceConfig, TrinoSinkConfig, _C + "trino", "Trino connector."),
+    Connector("nessie", NessieSourceConfig, NessieSinkConfig, _C + "nessie",
+              "Nessie connector: Iceberg tables through Nessie's Iceberg REST catalog."),
+)
+
+_T = "dataflow_processor.transforms."
+TRANSFORMATIONS: tuple[Transformation, ...] = (
+    Transformation("timestamp", TimestampConfig, _T + "timestamp:TimestampTransform",
+                   "Set a field to the current time."),
+    Transformation("flatten", FlattenConfig, _T + "flatten:FlattenTransform",
+                   "Emit one record per element of an array field (at most 10,000 outputs per record; a record "
+                   "that would pass it goes whole to the errors sink)."),
+    Transformation("filter", FilterConfig, _T + "filter:FilterTransform", "Keep records matching a condition."),
+    Transformation("mask", MaskConfig, _T + "mask:MaskTransform", "Replace field values with a mask string."),
+    Transformation("router", RouterConfig, _T + "router:RouterTransform",
+                   "Send records matching a condition to another sink (at most 2 routers per DataFlow)."),
+    Transformation("select", SelectConfig, _T + "select:SelectTransform",
+                   "Keep only these fields (output is flat: last path segment)."),
+    Transformation("remove", RemoveConfig, _T + "remove:RemoveTransform", "Delete these fields."),
+    Transformation("snakeCase", CaseConfig, _T + "snake_case:SnakeCaseTransform", "Convert keys to snake_case."),
+    Transformation("camelCase", CaseConfig, _T + "camel_case:CamelCaseTransform", "Convert keys to CamelCase."),
+)
+
+CONNECTOR_TYPES: tuple[str, ...] = tuple(c.type for c in CONNECTORS)
+TRANSFORMATION_TYPES: tuple[str, ...] = tuple(t.type for t in TRANSFORMATIONS)
+CONNECTOR_BY_TYPE = {c.type: c for c in CONNECTORS}
+TRANSFORMATION_BY_TYPE = {t.type: t for t in TRANSFORMATIONS}
+
+if TYPE_CHECKING:
+    ConnectorType = str
+    TransformationType = str
+else:
+    ConnectorType = Literal[CONNECTOR_TYPES]
+    TransformationType = Literal[TRANSFORMATION_TYPES]
