@@ -37,10 +37,21 @@ def test_user_docs_do_not_speak_of_an_original() -> None:
     found: list[str] = []
     for path in user_docs():
         lines = path.read_text().splitlines()
-        if path in CONNECTOR_DOCS:  # their field tables are generated from the models
+        if path in CONNECTOR_DOCS:  # their field tables are generated from the models: see the test below
             lines = [line for line in lines if not is_table_row(line)]
         found += mentions(path, lines)
     assert not found, "name dataflow-operator/dataflow and link docs/compatibility.md instead:\n" + "\n".join(found)
+
+
+def test_generated_descriptions_and_samples_do_not_speak_of_an_original() -> None:
+    """What `kubectl explain` prints, the tables generated from the same declarations, the samples."""
+    found = mentions(REPO / "config" / "crd" / "bases" / "dataflow.dataflow.io_dataflows.yaml")
+    found += mentions(SPEC_REFERENCE)
+    for sample in sorted((REPO / "config" / "samples").glob("*.yaml")):
+        found += mentions(sample)
+    for path in CONNECTOR_DOCS:
+        found += mentions(path, [line for line in path.read_text().splitlines() if is_table_row(line)])
+    assert not found, "\n".join(found)
 
 
 def test_compatibility_page_names_the_project_it_compares_with() -> None:
