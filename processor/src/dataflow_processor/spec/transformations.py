@@ -22,7 +22,11 @@ MAX_ROUTES = 16
 
 FieldPath = Annotated[str, Field(max_length=512)]
 FIELD_PATHS = "Field paths (`a.b`, `$.a.b`, `items.0`)."
-CONDITION_FORMS = "`$.path` (truthy), `$.path == 'v'`, `$.path != 'v'`, or a CEL expression over `record`."
+CONDITION_FORMS = (
+    "`$.path` (truthy), `$.path == 'v'`, `$.path != 'v'` (a missing field fails both), `&&`, `||`, `!` and"
+    " parentheses over those, `metadata.<key>` paths for the record's metadata (`metadata.topic`), or a CEL"
+    " expression over `record`."
+)
 
 
 def _field_paths() -> list[str]:
