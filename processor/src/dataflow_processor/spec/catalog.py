@@ -5,7 +5,8 @@ typed blocks of :mod:`.endpoints` and :mod:`.transformation_spec`, the connector
 (``connectors/registry.py``: which module to import for a type), the transformation builder
 (``transforms/chain.py``: which class to build), the CRD's enums and blocks (``scripts/gen_crd.py``),
 the admission policy (``scripts/gen_policy.py``) and the docs (``scripts/gen_spec_docs.py``).
-Adding a connector is its module, one line in :data:`CONNECTORS` and a regeneration
+Adding a connector is its module, one line in :data:`CONNECTORS` (kept in
+:mod:`.connector_catalog`, which sinks are built from) and a regeneration
 (``docs/adding-a-connector.md``).
 
 Implementations are named, not imported: the spec layer sits below ``connectors/`` and
@@ -19,15 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from dataflow_processor.spec.common import SpecModel
-from dataflow_processor.spec.connectors import (
-    KafkaSinkConfig,
-    KafkaSourceConfig,
-    NessieSinkConfig,
-    NessieSourceConfig,
-    PostgresSinkConfig,
-    PostgresSourceConfig,
-    TrinoSinkConfig,
-    TrinoSourceConfig,
+from dataflow_processor.spec.connector_catalog import (
+    CONNECTOR_BY_TYPE,
+    CONNECTOR_TYPES,
+    CONNECTORS,
+    Connector,
+    ConnectorType,
 )
 from dataflow_processor.spec.transformations import (
     CaseConfig,
@@ -42,17 +40,6 @@ from dataflow_processor.spec.transformations import (
 
 
 @dataclass(frozen=True)
-class Connector:
-    type: str
-    source: builtins.type[SpecModel]
-    sink: builtins.type[SpecModel]
-    module: str
-    """The module that registers this type's source and sink (``connectors/registry.py``)."""
-    description: str
-    """The CRD's description of the settings block."""
-
-
-@dataclass(frozen=True)
 class Transformation:
     type: str
     config: builtins.type[SpecModel]
@@ -60,15 +47,6 @@ class Transformation:
     """``module:Class`` of the :class:`~dataflow_processor.transforms.base.Transform` it builds."""
     description: str
 
-
-_C = "dataflow_processor.connectors."
-CONNECTORS: tuple[Connector, ...] = (
-    Connector("kafka", KafkaSourceConfig, KafkaSinkConfig, _C + "kafka", "Kafka connector."),
-    Connector("postgresql", PostgresSourceConfig, PostgresSinkConfig, _C + "postgresql", "PostgreSQL connector."),
-    Connector("trino", TrinoSourceConfig, TrinoSinkConfig, _C + "trino", "Trino connector."),
-    Connector("nessie", NessieSourceConfig, NessieSinkConfig, _C + "nessie",
-              "Nessie connector: Iceberg tables through Nessie's Iceberg REST catalog."),
-)
 
 _T = "dataflow_processor.transforms."
 TRANSFORMATIONS: tuple[Transformation, ...] = (
@@ -88,14 +66,15 @@ TRANSFORMATIONS: tuple[Transformation, ...] = (
     Transformation("camelCase", CaseConfig, _T + "camel_case:CamelCaseTransform", "Convert keys to CamelCase."),
 )
 
-CONNECTOR_TYPES: tuple[str, ...] = tuple(c.type for c in CONNECTORS)
 TRANSFORMATION_TYPES: tuple[str, ...] = tuple(t.type for t in TRANSFORMATIONS)
-CONNECTOR_BY_TYPE = {c.type: c for c in CONNECTORS}
 TRANSFORMATION_BY_TYPE = {t.type: t for t in TRANSFORMATIONS}
 
 if TYPE_CHECKING:
-    ConnectorType = str
     TransformationType = str
 else:
-    ConnectorType = Literal[CONNECTOR_TYPES]
     TransformationType = Literal[TRANSFORMATION_TYPES]
+
+__all__ = [
+    "CONNECTORS", "CONNECTOR_BY_TYPE", "CONNECTOR_TYPES", "TRANSFORMATIONS", "TRANSFORMATION_BY_TYPE",
+    "TRANSFORMATION_TYPES", "Connector", "ConnectorType", "Transformation", "TransformationType",
+]

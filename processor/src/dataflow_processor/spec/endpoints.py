@@ -11,10 +11,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from dataflow_processor.spec.catalog import CONNECTOR_TYPES, CONNECTORS, ConnectorType
 from dataflow_processor.spec.common import SpecModel
+from dataflow_processor.spec.connector_catalog import CONNECTOR_TYPES, CONNECTORS, ConnectorType
 from dataflow_processor.spec.shape import normalize_typed_block
-from dataflow_processor.spec.transformations import Route, RouterConfig
 
 
 class SourceSpec(SpecModel):
@@ -45,7 +44,3 @@ class SinkSpec(SpecModel):
     def config(self) -> SpecModel:
         return self.block()
 
-
-# A route holds a sink, and a sink is made from the catalog, which names the router's config.
-Route.model_rebuild(_types_namespace={"SinkSpec": SinkSpec})
-RouterConfig.model_rebuild()

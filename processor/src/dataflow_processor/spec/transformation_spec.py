@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from dataflow_processor.spec import endpoints as _endpoints  # noqa: F401  (completes RouterConfig)
 from dataflow_processor.spec.catalog import TRANSFORMATION_TYPES, TRANSFORMATIONS, TransformationType
 from dataflow_processor.spec.common import SpecModel
 from dataflow_processor.spec.shape import normalize_typed_block

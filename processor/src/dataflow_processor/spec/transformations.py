@@ -8,14 +8,12 @@ generated from these models (``scripts/gen_crd.py``); :mod:`.catalog` names each
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import Field
 
 from dataflow_processor.spec.common import SpecModel, crd
-
-if TYPE_CHECKING:
-    from dataflow_processor.spec.endpoints import SinkSpec
+from dataflow_processor.spec.endpoints import SinkSpec  # a route holds a sink
 
 MAX_ROUTES = 16
 """Routes one router may have (x 2 routers = 32 route sinks, each a connection and a writer)."""
