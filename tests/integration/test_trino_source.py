@@ -72,7 +72,7 @@ async def test_each_row_once_across_polls_and_restarts(trino_url: str, trino_cat
 
     third = TrinoSource(config, context)
     await third.connect()
-    assert third._last_key == 45  # read from the checkpoint
+    assert third.read_cursor == {"key": 45, "type": "bigint"}  # read from the checkpoint
     rows_while_running = range(46, 50)
     task = asyncio.create_task(collect(third, 4))
     await asyncio.sleep(1.2)

@@ -37,8 +37,12 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dataflow_processor.records import Partition, Record
+
+if TYPE_CHECKING:
+    from dataflow_processor.connectors.checkpoint import CheckpointStore
 
 
 class TransientError(Exception):
@@ -84,12 +88,17 @@ class BatchPolicy:
 
 @dataclass(frozen=True)
 class ConnectorContext:
-    """What a connector knows about where it runs. ``role``: source, sink, errors, route:<n>."""
+    """What a connector knows about where it runs. ``role``: source, sink, errors, route:<n>.
+
+    ``checkpoints``: where a polling source keeps its position (the CLI opens it once per DataFlow);
+    ``None`` → the store :func:`~.checkpoint.open_checkpoint_store` chooses for ``namespace/name``.
+    """
 
     namespace: str
     name: str
     role: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("dataflow_processor.connector"))
+    checkpoints: CheckpointStore | None = None
 
 
 def classify_error(exc: BaseException) -> str:

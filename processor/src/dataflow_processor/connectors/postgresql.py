@@ -44,17 +44,13 @@ partition 0; the watermark maps back to the cursor.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import decimal
 import hashlib
-import ipaddress
 import logging
-import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +62,14 @@ from dataflow_processor.connectors.base import (
     ConnectorContext,
     RecordFailure,
     Sink,
-    Source,
     TransientError,
     WriteResult,
 )
-from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
+from dataflow_processor.connectors.checkpoint import CheckpointStore
+from dataflow_processor.connectors.polling import CursorColumnError, PollingSource
 from dataflow_processor.connectors.registry import register_sink, register_source
-from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.connectors.values import INT_RANGES, as_int, parse_datetime, to_json_value
+from dataflow_processor.records import Record
 from dataflow_processor.redaction import connect_error
 from dataflow_processor.spec.connectors import PostgresSinkConfig, PostgresSourceConfig
 
@@ -197,7 +194,7 @@ def _error_type(exc: BaseException) -> str:
 # for a value that cannot be that type: the record goes to the errors sink.
 
 Converter = Callable[[Any], Any]
-_INT_RANGES = {"int2": (-(2**15), 2**15 - 1), "int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
+_INT_RANGES = {"int2": INT_RANGES[16], "int4": INT_RANGES[32], "int8": INT_RANGES[64]}
 _TEXT_TYPES = {"text", "varchar", "bpchar", "name", "citext"}
 
 
@@ -207,22 +204,12 @@ def _json_text(value: Any) -> str:
 
 def _to_int(lo: int, hi: int) -> Converter:
     def convert(value: Any) -> Any:
-        if type(value) is not int:
-            if isinstance(value, bool):
-                raise TypeError(f"expected an integer, got {value!r}")
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"expected an integer, got {value!r}")
-                value = int(value)
-            elif isinstance(value, str):
-                value = int(value.strip())
-            elif value is None:
-                return None
-            else:
-                raise TypeError(f"expected an integer, got {type(value).__name__}")
-        if not lo <= value <= hi:
-            raise ValueError(f"integer {value} out of range")
-        return value
+        if value is None:
+            return None
+        number = as_int(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"integer {number} out of range")
+        return number
 
     return convert
 
@@ -271,30 +258,17 @@ def _to_json(value: Any) -> Any:
     return None if value is None else _json_text(value)
 
 
-def _parse_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, bool):
-        raise TypeError(f"expected a timestamp, got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) > 1e11 else value  # epoch milliseconds or seconds
-        return dt.datetime.fromtimestamp(seconds, dt.UTC)
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value.strip())
-    raise TypeError(f"expected a timestamp, got {type(value).__name__}")
-
-
 def _to_timestamptz(value: Any) -> Any:
     if value is None:
         return None
-    parsed = _parse_datetime(value)
+    parsed = parse_datetime(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def _to_timestamp(value: Any) -> Any:
     if value is None:
         return None
-    parsed = _parse_datetime(value)
+    parsed = parse_datetime(value)
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo is not None else parsed
 
 
@@ -727,28 +701,8 @@ class PostgresSink(Sink):
 
 
 def row_to_json(value: Any) -> Any:
-    """A value read from PostgreSQL as a JSON-compatible value."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        if value == value.to_integral_value() and value.as_tuple().exponent >= 0:  # type: ignore[operator]
-            return int(value)
-        return float(value)
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, (uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): row_to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [row_to_json(v) for v in value]
-    if isinstance(value, asyncpg.Record):
-        return {k: row_to_json(v) for k, v in value.items()}
-    return str(value)
+    """A value read from PostgreSQL as a JSON-compatible value (the :mod:`.values` rule)."""
+    return to_json_value(value)
 
 
 def encode_cursor(value: Any) -> Any:
@@ -782,16 +736,21 @@ def decode_cursor(value: Any) -> Any:
 
 PARTITION = 0
 
+Cursor = tuple[Any, ...]  # the cursor columns' values of the last row read
+
 
 @register_source("postgresql")
-class PostgresSource(Source):
+class PostgresSource(PollingSource[asyncpg.Record, Cursor]):
     type_name = "postgresql"
+    partition = PARTITION
+    first_offset = 1
 
     def __init__(
         self, config: PostgresSourceConfig, context: ConnectorContext, store: CheckpointStore | None = None
     ) -> None:
+        super().__init__(context)
         self.config = config
-        self.context = context
+        self.poll_interval = config.poll_interval
         self.table = TableName.parse(config.table or "")
         self.store = store
         self.pool: asyncpg.Pool | None = None
@@ -804,25 +763,60 @@ class PostgresSource(Source):
             self.cursor_columns = (config.change_tracking_column, self.key_column)
         else:
             self.cursor_columns = (self.key_column,)
-        self.cursor: tuple[Any, ...] | None = None  # last row read
-        self.saved_cursor: tuple[Any, ...] | None = None  # last row acknowledged (in the checkpoint)
-        self._inflight: deque[tuple[int, tuple[Any, ...]]] = deque()  # (sequence, cursor) read, not acked
-        self._sequence = 0
-        self._closed = asyncio.Event()
         self._sql = ""
         self._sql_first = ""
 
-    # -------------------------------------------------------------- lifecycle
+    # -------------------------------------------------------------- hooks: what the cursor is
 
     @property
-    def _identity(self) -> dict[str, Any]:
-        """What a stored checkpoint must match to be resumed from."""
-        identity: dict[str, Any] = {"source": "postgresql", "table": str(self.table), "columns": self.cursor_columns}
+    def tracks_position(self) -> bool:
+        return self.incremental
+
+    @property
+    def reads_one_page(self) -> bool:
+        return self.config.query is None  # a table poll is one LIMIT query; a custom query is the whole poll
+
+    def page_size(self, policy: BatchPolicy) -> int:
+        return self.config.read_batch_size
+
+    def identity(self) -> dict[str, Any]:
+        identity: dict[str, Any] = {"table": str(self.table), "columns": list(self.cursor_columns)}
         if self.config.query is not None:
             identity["query"] = hashlib.sha256(self.config.query.encode()).hexdigest()[:16]
         return identity
 
-    async def connect(self) -> None:
+    def cursor_of(self, row: asyncpg.Record) -> Cursor:
+        try:
+            return tuple(row[c] for c in self.cursor_columns)
+        except KeyError:
+            raise CursorColumnError(
+                f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
+            ) from None
+
+    def encode_cursor(self, cursor: Cursor) -> Any:
+        return [encode_cursor(v) for v in cursor]
+
+    def decode_cursor(self, stored: Any) -> Cursor | None:
+        if isinstance(stored, list) and len(stored) == len(self.cursor_columns):
+            return tuple(decode_cursor(v) for v in stored)
+        return None
+
+    def to_record(self, row: asyncpg.Record) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        value = {k: to_json_value(v) for k, v in row.items()}
+        metadata = {"table": str(self.table) if self.config.table else "", "id": value.get(self.key_column)}
+        if self.config.raw_mode:
+            value = {"value": value, "_metadata": metadata}
+        return value, metadata
+
+    def retryable(self, exc: Exception) -> bool:
+        return isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError))
+
+    def describe(self) -> str:
+        return self.config.table or "query"
+
+    # -------------------------------------------------------------- hooks: the server
+
+    async def open(self) -> None:
         if not self.config.connection_string:
             raise ValueError("postgresql source: connectionString is not resolved")
 
@@ -850,43 +844,13 @@ class PostgresSource(Source):
             self._sql = f"{base} WHERE ({order}) > ({params}) ORDER BY {order} {limit}"
             if len(self.cursor_columns) == 1:
                 self._sql = f"{base} WHERE {order} > $1 ORDER BY {order} {limit}"
-        if self.store is None:
-            self.store = checkpoint_store(self.context)
-        if self.incremental:
-            await self._restore()
 
-    async def _restore(self) -> None:
-        assert self.store is not None
-        state = await self.store.load()
-        if state is None:
-            log.info("no checkpoint in %s: reading from the start", self.store.where)
-            return
-        identity = {k: list(v) if isinstance(v, tuple) else v for k, v in self._identity.items()}
-        if state.get("identity") != identity:
-            log.warning(
-                "checkpoint in %s was made for another source configuration (%s); reading from the start",
-                self.store.where,
-                state.get("identity"),
-            )
-            return
-        cursor = state.get("cursor")
-        if isinstance(cursor, list) and len(cursor) == len(self.cursor_columns):
-            self.cursor = self.saved_cursor = tuple(decode_cursor(v) for v in cursor)
-            where = self.store.where
-            log.info("resuming %s after %s (checkpoint in %s)", self.config.table or "query", self.cursor, where)
-
-    async def close(self) -> None:
-        self._closed.set()
-        if self.store is not None:
-            with contextlib.suppress(Exception):
-                await self.store.close()
+    async def shut(self) -> None:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
 
-    # -------------------------------------------------------------- reading
-
-    async def _pages(self) -> AsyncIterator[list[asyncpg.Record]]:
+    async def pages(self, after: Cursor | None, page_size: int) -> AsyncGenerator[list[asyncpg.Record], None]:
         """One poll's rows, in pages of at most ``readBatchSize``.
 
         A table poll is one ``LIMIT`` query. A custom query is read through a server-side cursor
@@ -896,91 +860,17 @@ class PostgresSource(Source):
         assert self.pool is not None
         async with self.pool.acquire() as conn:
             if self.config.query is None:
-                if self.cursor is None:
+                if after is None:
                     yield await conn.fetch(self._sql_first)
                 else:
-                    yield await conn.fetch(self._sql, *self.cursor)
+                    yield await conn.fetch(self._sql, *after)
                 return
-            args = [self.cursor[0] if self.cursor else None] if self.incremental else []
+            args = [after[0] if after else None] if self.incremental else []
             async with conn.transaction(readonly=True):
                 cursor = await conn.cursor(self.config.query, *args)
                 while True:
-                    rows = await cursor.fetch(self.config.read_batch_size)
+                    rows = await cursor.fetch(page_size)
                     if rows:
                         yield rows
-                    if len(rows) < self.config.read_batch_size:
+                    if len(rows) < page_size:
                         return
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
-
-    def _to_record(self, row: asyncpg.Record) -> Record:
-        value = {k: row_to_json(v) for k, v in row.items()}
-        metadata = {"table": str(self.table) if self.config.table else "", "id": value.get(self.key_column)}
-        self._sequence += 1
-        position = Position(PARTITION, self._sequence)
-        if self.config.raw_mode:
-            value = {"value": value, "_metadata": metadata}
-        return Record(value, metadata=metadata, position=position)
-
-    async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
-        while not self._closed.is_set():
-            started = time.monotonic()
-            read = 0
-            try:
-                async for rows in self._pages():
-                    read = len(rows)
-                    records = self._records(rows)
-                    for start in range(0, len(records), policy.max_records):
-                        yield records[start : start + policy.max_records]
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                what = self.config.table or "query"
-                log.warning("polling %s failed, retrying in %ss: %s", what, self.config.poll_interval, exc)
-                await self._sleep(self.config.poll_interval)
-                continue
-            full_page = self.config.query is None and read >= self.config.read_batch_size
-            if not full_page:
-                await self._sleep(max(0.0, self.config.poll_interval - (time.monotonic() - started)))
-
-    def _records(self, rows: list[asyncpg.Record]) -> list[Record]:
-        records: list[Record] = []
-        for row in rows:
-            record = self._to_record(row)
-            if self.incremental:
-                try:
-                    cursor = tuple(row[c] for c in self.cursor_columns)
-                except KeyError:
-                    raise ValueError(
-                        f"the query's rows have no column {self.cursor_columns[0]!r} to continue from"
-                    ) from None
-                self.cursor = cursor
-                self._inflight.append((record.position.offset, cursor))  # type: ignore[union-attr]
-            records.append(record)
-        return records
-
-    async def ack(self, watermarks: Mapping[Partition, int]) -> None:
-        if not self.incremental:
-            return
-        mark = watermarks.get(PARTITION)
-        if mark is None:
-            return
-        done = 0
-        for sequence, _cursor in self._inflight:
-            if sequence >= mark:
-                break
-            done += 1
-        if not done:
-            return
-        cursor = self._inflight[done - 1][1]
-        if cursor != self.saved_cursor:
-            assert self.store is not None
-            state = {
-                "identity": self._identity,
-                "cursor": [encode_cursor(v) for v in cursor],
-                "savedAt": dt.datetime.now(dt.UTC).isoformat(),
-            }
-            await self.store.save(state)  # raises → the pipeline retries with the same watermark
-            self.saved_cursor = cursor
-        for _ in range(done):
-            self._inflight.popleft()

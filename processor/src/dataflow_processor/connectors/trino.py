@@ -59,7 +59,7 @@ import decimal
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -70,19 +70,17 @@ import trino.dbapi
 import trino.exceptions
 
 from dataflow_processor.connectors.base import (
-    BatchPolicy,
     ConnectorContext,
     RecordFailure,
     Sink,
-    Source,
     TransientError,
     WriteResult,
 )
-from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
 from dataflow_processor.connectors.keycloak import BearerAuth, TokenProvider
+from dataflow_processor.connectors.polling import CursorColumnError, PollingSource
 from dataflow_processor.connectors.registry import register_sink, register_source
-from dataflow_processor.connectors.values import parse_datetime, to_json_value
-from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.connectors.values import INT_RANGES, as_int, parse_datetime, to_json_value
+from dataflow_processor.records import Record
 from dataflow_processor.redaction import connect_error, redact_url
 from dataflow_processor.spec.connectors import TrinoSinkConfig, TrinoSourceConfig, _TrinoCommon
 
@@ -147,11 +145,11 @@ def quote_string(text: str) -> str:
 
 
 _INT_RANGES = {
-    "tinyint": (-(2**7), 2**7 - 1),
-    "smallint": (-(2**15), 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "int": (-(2**31), 2**31 - 1),
-    "bigint": (-(2**63), 2**63 - 1),
+    "tinyint": INT_RANGES[8],
+    "smallint": INT_RANGES[16],
+    "integer": INT_RANGES[32],
+    "int": INT_RANGES[32],
+    "bigint": INT_RANGES[64],
 }
 
 
@@ -160,20 +158,6 @@ def base_type(trino_type: str) -> str:
     t = trino_type.strip().lower()
     head = re.sub(r"\(.*?\)", "", t, count=1) if t.startswith(("timestamp", "time")) else t.split("(", 1)[0]
     return " ".join(head.split())
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"boolean {value!r} is not an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"{value!r} is not an integer")
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    raise ValueError(f"{value!r} is not an integer")
 
 
 def _as_float(value: Any) -> float:
@@ -234,7 +218,7 @@ def render_literal(value: Any, trino_type: str) -> str:
         return "NULL"
     kind = base_type(trino_type)
     if kind in _INT_RANGES:
-        number = _as_int(value)
+        number = as_int(value)
         low, high = _INT_RANGES[kind]
         if not low <= number <= high:
             raise ValueError(f"{number} is out of range for {kind}")
@@ -338,7 +322,7 @@ def json_value(value: Any, trino_type: str) -> Any:
         return None
     kind = base_type(trino_type)
     if kind in _INT_RANGES:
-        number = _as_int(value)
+        number = as_int(value)
         low, high = _INT_RANGES[kind]
         if not low <= number <= high:
             raise ValueError(f"{number} is out of range for {kind}")
@@ -644,99 +628,85 @@ class TrinoSink(Sink):
 
 # ----------------------------------------------------------------------------- source
 
+# A result row: the result's (name, Trino type) columns, the index of the key column among them,
+# and the row's values as the client returned them.
+TrinoRow = tuple[Sequence[tuple[str, str]], int | None, Sequence[Any]]
+# The key of the last row read and its Trino type (the literal of the next poll's filter).
+KeyCursor = dict[str, Any]
+
 
 @register_source("trino")
-class TrinoSource(Source):
+class TrinoSource(PollingSource[TrinoRow, KeyCursor]):
     type_name = "trino"
 
     def __init__(self, config: TrinoSourceConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
         self.config = config
-        self.context = context
+        self.poll_interval = config.poll_interval
         self.client: TrinoClient | None = None
-        self.store: CheckpointStore = checkpoint_store(context)
         self.key_column = config.key_column
         # the watermark partition (and checkpoint identity): the table, or "query" for a query-only source
-        self.partition: Partition = f"{config.catalog}.{config.schema_}.{config.table}" if config.table else "query"
-        self._last_key: Any = None  # last key read (in memory)
-        self._key_type: str | None = None
-        self._next_offset = 0
-        self._keys: dict[int, tuple[Any, str | None]] = {}  # offset → (key, key type), until acked
-        self._closed = asyncio.Event()
-        self.polls = 0
+        self.partition = f"{config.catalog}.{config.schema_}.{config.table}" if config.table else "query"
+        self._metadata = {"catalog": config.catalog, "schema": config.schema_, "table": config.table}
 
-    async def connect(self) -> None:
+    # -------------------------------------------------------------- hooks: what the cursor is
+
+    @property
+    def tracks_position(self) -> bool:
+        return bool(self.key_column)  # without a key column the query is re-run as is every poll
+
+    @property
+    def reads_one_page(self) -> bool:
+        return bool(self.key_column)
+
+    def identity(self) -> dict[str, Any]:
+        """A changed table, query or key column starts afresh."""
+        return {"table": self.partition, "query": self.config.query or "", "keyColumn": self.key_column}
+
+    def cursor_of(self, row: TrinoRow) -> KeyCursor:
+        columns, key_index, values = row
+        if key_index is None:
+            raise CursorColumnError(f"trino source: the result has no key column {self.key_column!r}")
+        return {"key": to_json_value(values[key_index]), "type": columns[key_index][1]}
+
+    def decode_cursor(self, stored: Any) -> KeyCursor | None:
+        return stored if isinstance(stored, dict) and "key" in stored else None
+
+    def to_record(self, row: TrinoRow) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        columns, _, values = row
+        value = {name: to_json_value(item) for (name, _), item in zip(columns, values, strict=False)}
+        metadata = {**self._metadata, "id": value.get(self.key_column)} if self.key_column else self._metadata
+        return value, metadata
+
+    # -------------------------------------------------------------- hooks: the server
+
+    async def open(self) -> None:
         self.client = TrinoClient(self.config, self.context)
         try:
             await self.client.query("SELECT 1")
         except Exception as exc:
             raise connect_failure(exc, self.context.role) from None
-        saved = await self.store.load()
-        if saved and self.key_column and saved.get("trino") == self._identity():
-            self._last_key, self._key_type = saved.get("key"), saved.get("keyType")
-            self.context.logger.info("trino source resumes after %s = %r", self.key_column, self._last_key)
 
-    def _select(self, limit: int) -> str:
+    async def shut(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _select(self, after: KeyCursor | None, limit: int) -> str:
         assert self.client is not None
         base = f"({self.config.query})" if self.config.query else self.client.table_name
         if not self.key_column:
             return self.config.query or f"SELECT * FROM {base}"
         key = quote_ident(self.key_column)
         where = ""
-        if self._last_key is not None:
-            where = f" WHERE {key} > {render_literal(self._last_key, self._key_type or 'varchar')}"
+        if after is not None and after.get("key") is not None:
+            where = f" WHERE {key} > {render_literal(after['key'], after.get('type') or 'varchar')}"
         return f"SELECT * FROM {base} AS q{where} ORDER BY {key} LIMIT {limit}"
 
-    async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
+    async def pages(self, after: KeyCursor | None, page_size: int) -> AsyncGenerator[list[TrinoRow], None]:
         assert self.client is not None
-        metadata = {"catalog": self.config.catalog, "schema": self.config.schema_, "table": self.config.table}
-        while not self._closed.is_set():
-            self.polls += 1
-            try:
-                columns, rows = await self.client.query(self._select(policy.max_records))
-            except Exception as exc:
-                self.context.logger.warning("trino source poll failed, retrying next poll: %s", exc)
-                rows, columns = [], []
-            names = [name for name, _ in columns]
-            key_index = names.index(self.key_column) if self.key_column in names else None
-            if self.key_column and rows and key_index is None:
-                raise RuntimeError(f"trino source: the result has no key column {self.key_column!r}")
-            batch: list[Record] = []
-            for row in rows:
-                value = {name: to_json_value(item) for name, item in zip(names, row, strict=False)}
-                offset = self._next_offset
-                self._next_offset += 1
-                if key_index is not None:
-                    self._key_type = columns[key_index][1]
-                    self._last_key = value[self.key_column]
-                    self._keys[offset] = (self._last_key, self._key_type)
-                meta = {**metadata, "id": value.get(self.key_column)} if self.key_column else metadata
-                batch.append(Record(value, metadata=meta, position=Position(self.partition, offset)))
-            for start in range(0, len(batch), policy.max_records):
-                yield batch[start : start + policy.max_records]
-            if self.key_column and len(rows) >= policy.max_records:
-                continue  # a full page: more may be waiting
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), self.config.poll_interval)
-
-    async def ack(self, watermarks: Mapping[Partition, int]) -> None:
-        next_offset = watermarks.get(self.partition)
-        if next_offset is None or not self._keys:
-            return
-        done = [offset for offset in self._keys if offset < next_offset]
-        if not done:
-            return
-        key, key_type = self._keys[max(done)]
-        for offset in done:
-            del self._keys[offset]
-        await self.store.save({"trino": self._identity(), "key": key, "keyType": key_type})
-
-    def _identity(self) -> str:
-        """What the stored key belongs to: a changed table, query or key column starts afresh."""
-        return f"{self.partition}|{self.config.query or ''}|{self.key_column}"
-
-    async def close(self) -> None:
-        self._closed.set()
-        with contextlib.suppress(Exception):
-            await self.store.close()
-        if self.client is not None:
-            self.client.close()
+        columns, rows = await self.client.query(self._select(after, page_size))
+        names = [name for name, _ in columns]
+        key_index = names.index(self.key_column) if self.key_column in names else None
+        if self.key_column and rows and key_index is None:
+            raise CursorColumnError(f"trino source: the result has no key column {self.key_column!r}")
+        yield [(columns, key_index, row) for row in rows]
