@@ -1,6 +1,6 @@
 """PostgreSQL source against the real PostgreSQL: polling by key, by change-tracking column, custom
 queries (plain and incremental), rawMode, JSON forms of types, and resuming from the durable
-checkpoint after a restart (file store; the ConfigMap store against a recording fake API)."""
+checkpoint after a restart (file store; the stores themselves: processor/tests/test_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ from typing import Any
 import asyncpg
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
-from dataflow_processor.connectors.checkpoint import (
-    CONFIGMAP_KEY,
-    ConfigMapCheckpointStore,
-    FileCheckpointStore,
-    open_checkpoint_store,
-)
 from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.connectors.postgresql import PostgresSource
 from dataflow_processor.pipeline import Pipeline
@@ -166,50 +160,3 @@ async def test_checkpoint_of_another_configuration_is_ignored(
     await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
     again = await collect(make_source(pg_dsn, table=table, keyColumn="seq"), 3, settle=0.3)
     assert [r.value["id"] for r in again.records] == [1, 2, 3]  # type: ignore[index]
-
-
-class FakeConfigMaps:
-    """The three CoreV1Api calls the ConfigMap store makes, on a dict."""
-
-    def __init__(self) -> None:
-        self.maps: dict[tuple[str, str], dict[str, Any]] = {}
-        self.calls: list[str] = []
-
-    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        self.calls.append("read")
-        if (namespace, name) not in self.maps:
-            raise ApiException(status=404)
-        return type("CM", (), {"data": self.maps[(namespace, name)]["data"]})()
-
-    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        self.calls.append("patch")
-        if (namespace, name) not in self.maps:
-            raise ApiException(status=404)
-        self.maps[(namespace, name)]["data"].update(body["data"])
-
-    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any]) -> None:
-        self.calls.append("create")
-        self.maps[(namespace, body["metadata"]["name"])] = body
-
-
-async def test_configmap_checkpoint_store_creates_patches_and_rate_limits() -> None:
-    api = FakeConfigMaps()
-    store = ConfigMapCheckpointStore(api, "shop", "orders", min_interval=60)
-    assert await store.load() is None
-    await store.save({"cursor": [1]})
-    await store.save({"cursor": [2]})  # within min_interval: held back …
-    assert json.loads(api.maps[("shop", "dataflow-orders-checkpoint")]["data"][CONFIGMAP_KEY]) == {"cursor": [1]}
-    await store.close()  # … and written on close
-    assert await store.load() == {"cursor": [2]}
-    assert api.calls == ["read", "patch", "create", "patch", "read"]
-
-
-def test_store_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("DATAFLOW_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setenv("KUBECONFIG", "/nonexistent")
-    store = open_checkpoint_store("ns", "flow")
-    assert isinstance(store, FileCheckpointStore) and store.path == tmp_path / "ns.flow.json"
