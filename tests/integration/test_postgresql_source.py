@@ -160,3 +160,20 @@ async def test_checkpoint_of_another_configuration_is_ignored(
     await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
     again = await collect(make_source(pg_dsn, table=table, keyColumn="seq"), 3, settle=0.3)
     assert [r.value["id"] for r in again.records] == [1, 2, 3]  # type: ignore[index]
+
+
+async def test_checkpoint_of_the_previous_version_is_resumed(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    """An in-place upgrade: the document the previous version wrote (its own shape) still resumes,
+    and the next save writes the one checkpoint record."""
+    await pg.execute(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(i,) for i in range(1, 8)])
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    old = {"identity": {"source": "postgresql", "table": table, "columns": ["id"]}, "cursor": [4], "savedAt": "x"}
+    (checkpoint_dir / "it.pgsrc.json").write_text(json.dumps(old))
+    sink = await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
+    assert [r.value["id"] for r in sink.records] == [5, 6, 7]  # type: ignore[index]
+    stored = json.loads((checkpoint_dir / "it.pgsrc.json").read_text())
+    assert stored["source"] == "postgresql" and stored["identity"] == {"table": table, "columns": ["id"]}
+    assert stored["cursor"] == [7]
