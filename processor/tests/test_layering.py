@@ -14,7 +14,7 @@ LAYERS = [
     ("cli", "__main__"),
     ("pipeline", "health", "status"),
     ("connectors", "transforms", "errors_envelope", "metrics", "logging_json"),
-    ("spec", "records", "watermark", "paths", "conditions", "timeformat", "redaction"),
+    ("spec", "records", "watermark", "paths", "conditions", "timeformat", "redaction", "kube_client"),
 ]
 
 

@@ -76,7 +76,7 @@ from dataflow_processor.connectors.base import (
 )
 from dataflow_processor.connectors.polling import PollingSource
 from dataflow_processor.connectors.registry import register_sink, register_source
-from dataflow_processor.connectors.values import as_int, parse_datetime, to_json_value
+from dataflow_processor.connectors.values import INT_RANGES, as_int, parse_datetime, to_json_value
 from dataflow_processor.records import Record
 from dataflow_processor.spec.connectors import NessieSinkConfig, NessieSourceConfig, _NessieFields
 
@@ -143,7 +143,7 @@ def infer_schema(values: Sequence[Mapping[str, Any]]) -> pa.Schema:
                 kinds[key] = None
             elif isinstance(item, bool):
                 kinds[key] = pa.bool_()
-            elif isinstance(item, int) and -(2**63) <= item < 2**63:
+            elif isinstance(item, int) and INT_RANGES[64][0] <= item <= INT_RANGES[64][1]:
                 kinds[key] = pa.int64()
             elif isinstance(item, float):
                 kinds[key] = pa.float64()

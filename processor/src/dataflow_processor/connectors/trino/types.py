@@ -251,7 +251,7 @@ def infer_column_types(values: Sequence[Mapping[str, Any]]) -> dict[str, str]:
                 types[key] = "varchar?"
             elif isinstance(item, bool):
                 types[key] = "boolean"
-            elif isinstance(item, int) and -(2**63) <= item < 2**63:
+            elif isinstance(item, int) and INT_RANGES[64][0] <= item <= INT_RANGES[64][1]:
                 types[key] = "bigint"
             elif isinstance(item, float):
                 types[key] = "double"
