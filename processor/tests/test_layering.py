@@ -34,12 +34,13 @@ LAYERS = [
         "timeformat",
         "redaction",
         "owned_names",
+        "kube_client",
     ),
 ]
 
 # Modules of connectors/ that any connector may import: interfaces, registration, and helpers
 # that are no technology of their own (a value rule, a checkpoint store, a codec, an auth client).
-SHARED_CONNECTOR_MODULES = {"__init__", "base", "registry", "values", "checkpoint", "avro", "keycloak"}
+SHARED_CONNECTOR_MODULES = {"__init__", "base", "registry", "values", "checkpoint", "polling", "avro", "keycloak"}
 
 
 def module_name(path: Path) -> str:

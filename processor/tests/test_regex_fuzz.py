@@ -162,7 +162,7 @@ def test_the_search_finds_the_known_regexes() -> None:
     assert "dataflow_processor.conditions._COMPARE_RE" in processor_patterns()
     assert "dataflow_processor.cel_program._DURATION" in processor_patterns()
     literals, _ = literal_patterns()
-    assert any(where.startswith("processor/src/dataflow_processor/connectors/trino.py") for where in literals)
+    assert any(where.startswith("processor/src/dataflow_processor/connectors/trino/") for where in literals)
     assert {"STRING_LIT", "MLSTRING_LIT", "FLOAT_LIT"} <= set(lexer_terminals())
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
 from dataflow_processor.connectors.memory import MemorySink
-from dataflow_processor.connectors.nessie import NessieSource
+from dataflow_processor.connectors.nessie import NessieSource, catalog_uri
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.spec.connectors import NessieSourceConfig
 from dataflow_processor.transforms.chain import TransformChain
@@ -171,3 +173,21 @@ async def test_missing_table_fails_at_connect(nessie_namespace: str) -> None:
 
     with pytest.raises(NoSuchTableError):
         await make_source(nessie_namespace, "absent").connect()
+
+
+async def test_checkpoint_of_the_previous_version_is_resumed(nessie_namespace: str, checkpoint_dir: Path) -> None:
+    """An in-place upgrade: the previous version's document (``{"nessie": …, "cursor"}``), saved in
+    the middle of a data file, resumes at the next row."""
+    table = nessie_catalog().create_table((nessie_namespace, "events"), schema=SCHEMA)
+    append(table, range(0, 50))
+    source = make_source(nessie_namespace, "events", name="old")
+    await source.connect()
+    ((sequence, path, _),) = await asyncio.to_thread(source._new_files)
+    await source.close()
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    old = {"nessie": f"{catalog_uri(source.config)}#{nessie_namespace}.events", "cursor": [sequence, path, 20]}
+    (checkpoint_dir / "it.old.json").write_text(json.dumps(old))
+    sink = await collect(make_source(nessie_namespace, "events", name="old"), 30)
+    assert ids(sink) == list(range(20, 50))
+    stored = json.loads((checkpoint_dir / "it.old.json").read_text())
+    assert stored["source"] == "nessie" and stored["cursor"] == [sequence, path, -1]

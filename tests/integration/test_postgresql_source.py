@@ -1,6 +1,6 @@
 """PostgreSQL source against the real PostgreSQL: polling by key, by change-tracking column, custom
 queries (plain and incremental), rawMode, JSON forms of types, and resuming from the durable
-checkpoint after a restart (file store; the ConfigMap store against a recording fake API)."""
+checkpoint after a restart (file store; the stores themselves: processor/tests/test_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ from typing import Any
 import asyncpg
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
-from dataflow_processor.connectors.checkpoint import (
-    CONFIGMAP_KEY,
-    ConfigMapCheckpointStore,
-    FileCheckpointStore,
-    open_checkpoint_store,
-)
 from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.connectors.postgresql import PostgresSource
 from dataflow_processor.pipeline import Pipeline
@@ -137,8 +131,8 @@ async def test_raw_mode_and_json_forms_of_types(
     assert sink.records[0].value == {
         "value": {
             "id": 1,
-            "amount": 12.5,
-            "whole": 7,
+            "amount": "12.50",  # numeric: exact text, scale kept (connectors/values.py)
+            "whole": "7",
             "at": "2026-03-04T05:06:07+00:00",
             "day": "2026-03-04",
             "doc": {"a": [1, None]},
@@ -168,48 +162,18 @@ async def test_checkpoint_of_another_configuration_is_ignored(
     assert [r.value["id"] for r in again.records] == [1, 2, 3]  # type: ignore[index]
 
 
-class FakeConfigMaps:
-    """The three CoreV1Api calls the ConfigMap store makes, on a dict."""
-
-    def __init__(self) -> None:
-        self.maps: dict[tuple[str, str], dict[str, Any]] = {}
-        self.calls: list[str] = []
-
-    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        self.calls.append("read")
-        if (namespace, name) not in self.maps:
-            raise ApiException(status=404)
-        return type("CM", (), {"data": self.maps[(namespace, name)]["data"]})()
-
-    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        self.calls.append("patch")
-        if (namespace, name) not in self.maps:
-            raise ApiException(status=404)
-        self.maps[(namespace, name)]["data"].update(body["data"])
-
-    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any]) -> None:
-        self.calls.append("create")
-        self.maps[(namespace, body["metadata"]["name"])] = body
-
-
-async def test_configmap_checkpoint_store_creates_patches_and_rate_limits() -> None:
-    api = FakeConfigMaps()
-    store = ConfigMapCheckpointStore(api, "shop", "orders", min_interval=60)
-    assert await store.load() is None
-    await store.save({"cursor": [1]})
-    await store.save({"cursor": [2]})  # within min_interval: held back …
-    assert json.loads(api.maps[("shop", "dataflow-orders-checkpoint")]["data"][CONFIGMAP_KEY]) == {"cursor": [1]}
-    await store.close()  # … and written on close
-    assert await store.load() == {"cursor": [2]}
-    assert api.calls == ["read", "patch", "create", "patch", "read"]
-
-
-def test_store_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("DATAFLOW_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setenv("KUBECONFIG", "/nonexistent")
-    store = open_checkpoint_store("ns", "flow")
-    assert isinstance(store, FileCheckpointStore) and store.path == tmp_path / "ns.flow.json"
+async def test_checkpoint_of_the_previous_version_is_resumed(
+    pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
+) -> None:
+    """An in-place upgrade: the document the previous version wrote (its own shape) still resumes,
+    and the next save writes the one checkpoint record."""
+    await pg.execute(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY)')
+    await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(i,) for i in range(1, 8)])
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    old = {"identity": {"source": "postgresql", "table": table, "columns": ["id"]}, "cursor": [4], "savedAt": "x"}
+    (checkpoint_dir / "it.pgsrc.json").write_text(json.dumps(old))
+    sink = await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
+    assert [r.value["id"] for r in sink.records] == [5, 6, 7]  # type: ignore[index]
+    stored = json.loads((checkpoint_dir / "it.pgsrc.json").read_text())
+    assert stored["source"] == "postgresql" and stored["identity"] == {"table": table, "columns": ["id"]}
+    assert stored["cursor"] == [7]

@@ -100,12 +100,13 @@ async def test_trino_query_without_table_resumes_after_key(
     checkpoint = checkpoint_dir / f"it.{name}.json"
 
     async def saved(key: int) -> bool:
-        return checkpoint.exists() and json.loads(checkpoint.read_text()).get("key") == key
+        return checkpoint.exists() and json.loads(checkpoint.read_text())["cursor"]["key"] == key
 
     await run_until(spec, lambda: saved(10), name=name, timeout=60)
     first = sorted((json.loads(m.value) for m in await read_topic(bootstrap, topic, 5, timeout=10)), key=str)
     assert {"id": 2, "shout": "N2"} in first and {"id": 4, "shout": "N4"} in first
-    assert json.loads(checkpoint.read_text())["trino"].startswith("query|")
+    stored = json.loads(checkpoint.read_text())
+    assert stored["source"] == "trino" and stored["identity"]["table"] == "query"
 
     trino_run(trino_url, f"INSERT INTO {items} VALUES (11, 'n11'), (12, 'n12')")
     await run_until(spec, lambda: saved(12), name=name, timeout=60)

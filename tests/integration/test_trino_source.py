@@ -4,6 +4,8 @@ custom queries, and the JSON form of Trino's types."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
@@ -72,7 +74,7 @@ async def test_each_row_once_across_polls_and_restarts(trino_url: str, trino_cat
 
     third = TrinoSource(config, context)
     await third.connect()
-    assert third._last_key == 45  # read from the checkpoint
+    assert third.read_cursor == {"key": 45, "type": "bigint"}  # read from the checkpoint
     rows_while_running = range(46, 50)
     task = asyncio.create_task(collect(third, 4))
     await asyncio.sleep(1.2)
@@ -141,3 +143,19 @@ async def test_custom_query_without_key_reruns_every_poll(
     assert [r.value for r in await batches.__anext__()] == [{"one": 1}]
     assert [r.value for r in await batches.__anext__()] == [{"one": 1}]  # next poll, same row again
     await source.close()
+
+
+async def test_checkpoint_of_the_previous_version_is_resumed(
+    trino_url: str, trino_catalog: str, trino_schema: str, checkpoint_dir: Path
+) -> None:
+    """An in-place upgrade: the previous version's document (``{"trino": …, "key", "keyType"}``) resumes."""
+    trino_run(trino_url, f'CREATE TABLE "{trino_catalog}"."{trino_schema}"."items" (id bigint, name varchar)')
+    insert(trino_url, trino_catalog, trino_schema, range(1, 11))
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    old = {"trino": f"{trino_catalog}.{trino_schema}.items||id", "key": 6, "keyType": "bigint"}
+    (checkpoint_dir / "it.trino-old.json").write_text(json.dumps(old))
+    config = source_config(trino_url, trino_catalog, trino_schema, "items")
+    sink = await collect(TrinoSource(config, ConnectorContext("it", "trino-old", "source")), 4)
+    assert [r.value["id"] for r in sink.records] == [7, 8, 9, 10]  # type: ignore[index]
+    stored = json.loads((checkpoint_dir / "it.trino-old.json").read_text())
+    assert stored["source"] == "trino" and stored["cursor"] == {"key": 10, "type": "bigint"}

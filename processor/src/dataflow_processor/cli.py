@@ -28,7 +28,7 @@ import orjson
 from dataflow_processor import __version__
 from dataflow_processor.admission import validate_spec
 from dataflow_processor.connectors.base import ConnectorContext, Sink
-from dataflow_processor.connectors.checkpoint import CHECKPOINT_DIR_ENV
+from dataflow_processor.connectors.checkpoint import CHECKPOINT_DIR_ENV, open_checkpoint_store
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.health import HealthServer
 from dataflow_processor.logging_json import configure_logging
@@ -195,8 +195,6 @@ async def serve(pipeline: Pipeline, *, health_port: int | None = 9090, status: S
 
 
 async def _run(args: argparse.Namespace) -> int:
-    if args.checkpoint_dir:
-        os.environ[CHECKPOINT_DIR_ENV] = args.checkpoint_dir  # read by connectors.checkpoint
     try:
         # The same admission rules the API server enforces: a spec that slipped past them (policy
         # disabled, edited ConfigMap) is refused here with the same messages.
@@ -204,7 +202,10 @@ async def _run(args: argparse.Namespace) -> int:
         if refused:
             raise SpecError([str(v) for v in refused])
         spec = load_spec(args.spec_path, args.secrets_path)
-        pipeline = Pipeline.from_spec(spec, namespace=args.namespace, name=args.name, settings=_settings(args))
+        checkpoints = open_checkpoint_store(args.namespace, args.name, args.checkpoint_dir)
+        pipeline = Pipeline.from_spec(
+            spec, namespace=args.namespace, name=args.name, settings=_settings(args), checkpoints=checkpoints
+        )
     except (SpecError, TransformError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -57,6 +57,7 @@ from dataflow_processor.connectors.base import (
     Sink,
     Source,
 )
+from dataflow_processor.connectors.checkpoint import CheckpointStore
 from dataflow_processor.errors_envelope import build_envelope, encodable, raw_text
 from dataflow_processor.metrics import Metrics
 from dataflow_processor.records import Partition, Record, payload_size
@@ -168,15 +169,17 @@ class Pipeline:
         metrics: Metrics | None = None,
         make_source: Callable[[SourceSpec, ConnectorContext], Source] | None = None,
         make_sink: Callable[[SinkSpec, ConnectorContext], Sink] | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> Pipeline:
-        """Build connectors (through the registry unless overridden) and the chain from a spec."""
+        """Build connectors (through the registry unless overridden) and the chain from a spec;
+        ``checkpoints`` is where a polling source keeps its position (its context carries it)."""
         from dataflow_processor.connectors.registry import create_sink, create_source
 
         make_source = make_source or create_source
         make_sink = make_sink or create_sink
         condition_timeout = (settings or PipelineSettings()).condition_timeout
         chain = TransformChain.from_spec(spec.transformations, condition_timeout=condition_timeout)
-        source = make_source(spec.source, ConnectorContext(namespace, name, "source"))
+        source = make_source(spec.source, ConnectorContext(namespace, name, "source", checkpoints=checkpoints))
         sink = make_sink(spec.sink, ConnectorContext(namespace, name, "sink"))
         errors = make_sink(spec.errors, ConnectorContext(namespace, name, "errors")) if spec.errors else None
         # a route's id is the chain's; the spec and the chain name the route by where it is declared

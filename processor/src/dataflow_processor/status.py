@@ -4,7 +4,7 @@ Every ``interval`` seconds (and once at stop) the processor merge-patches them o
 ``dataflows/<name>/status`` (group ``dataflow.dataflow.io``, version ``v1``) — only these three
 fields, so the operator's ``phase``/``message``/``conditions`` are left alone. Credentials: the
 in-cluster service account when ``KUBERNETES_SERVICE_HOST`` and the token file exist, else the file
-named by ``KUBECONFIG``; with neither it is a no-op. The Kubernetes client is synchronous, so each
+named by ``KUBECONFIG`` (:mod:`.kube_client`); with neither it is a no-op. The Kubernetes client is synchronous, so each
 patch runs in a worker thread; a failed patch is logged and retried at the next tick.
 """
 
@@ -12,32 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from dataflow_processor.kube_client import custom_objects_api
 from dataflow_processor.metrics import Metrics
 
 log = logging.getLogger("dataflow_processor.status")
 
 GROUP, VERSION, PLURAL = "dataflow.dataflow.io", "v1", "dataflows"
-TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 def kubernetes_api() -> Any | None:
     """A ``CustomObjectsApi`` if Kubernetes config is available, else ``None``."""
-    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and TOKEN_FILE.exists()
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if not in_cluster and not kubeconfig:
-        return None
-    from kubernetes import client, config
-
-    if in_cluster:
-        config.load_incluster_config()
-    else:
-        config.load_kube_config(config_file=kubeconfig)
-    return client.CustomObjectsApi()
+    return custom_objects_api()
 
 
 def status_body(metrics: Metrics) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataflow_processor.records import Partition, Record
 
@@ -82,14 +83,38 @@ class BatchPolicy:
     linger_seconds: float = 0.05
 
 
+class CheckpointStore(ABC):
+    """Where a polling source keeps its position: load and save one JSON document.
+
+    An interface here, beside :class:`ConnectorContext` that carries it; the stores themselves (a
+    file, the DataFlow's checkpoint ConfigMap) are in :mod:`.checkpoint`.
+    """
+
+    where: str = ""
+
+    @abstractmethod
+    async def load(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def save(self, state: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional
+        """Write what a rate limit held back."""
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
-    """What a connector knows about where it runs. ``role``: source, sink, errors, route:<n>."""
+    """What a connector knows about where it runs. ``role``: source, sink, errors, route:<n>.
+
+    ``checkpoints``: where a polling source keeps its position (the CLI opens it once per DataFlow);
+    ``None`` → the store :func:`~.checkpoint.open_checkpoint_store` chooses for ``namespace/name``.
+    """
 
     namespace: str
     name: str
     role: str
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("dataflow_processor.connector"))
+    checkpoints: CheckpointStore | None = None
 
 
 def classify_error(exc: BaseException) -> str:

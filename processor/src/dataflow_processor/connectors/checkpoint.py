@@ -1,22 +1,32 @@
-"""Durable source positions: a small JSON document per DataFlow that survives a restart.
+"""Durable source positions: one typed record per DataFlow that survives a restart.
 
-Polling sources (PostgreSQL, later Trino and Nessie) cannot ask the server where they stopped, the
-way a Kafka consumer group can, so they keep their cursor here. The pipeline acknowledges a
-position only after every record up to it is written, and the source saves its cursor from
-``ack`` — so the checkpoint never runs ahead of the sink (at least once).
+Polling sources (PostgreSQL, Trino, Nessie) cannot ask the server where they stopped, the way a
+Kafka consumer group can, so they keep their cursor here. The pipeline acknowledges a position
+only after every record up to it is written, and the source saves its cursor from ``ack`` — so
+the checkpoint never runs ahead of the sink (at least once).
 
-Where the document lives (:func:`open_checkpoint_store`), first match wins:
+**The record** (:class:`Checkpoint`), stored as the JSON document
+``{"source": "<type>", "identity": {…}, "cursor": …, "savedAt": "<RFC 3339>"}``: ``source`` is
+the connector type, ``identity`` what the cursor belongs to (table, query, key columns — a source
+whose configuration no longer matches it starts afresh), ``cursor`` the position after the last
+acknowledged row in the source's own JSON form, ``savedAt`` when it was written. Documents written
+by earlier versions (one shape per source) are read into the same record
+(:meth:`Checkpoint.from_document`), so an upgrade in place resumes where the old processor stopped.
 
-1. an explicit directory — env ``DATAFLOW_CHECKPOINT_DIR`` (the CLI's ``--checkpoint-dir`` sets
-   it): file ``<dir>/<namespace>.<name>.json``, written atomically (temp file, fsync, rename);
+**The store** comes to a source through its :class:`~.base.ConnectorContext` (``checkpoints``);
+the CLI opens it once (:func:`open_checkpoint_store`). A context without one (tests, embedding)
+gets the store :func:`open_checkpoint_store` chooses for its DataFlow. First match wins:
+
+1. an explicit directory — the CLI's ``--checkpoint-dir`` (its default: env
+   ``DATAFLOW_CHECKPOINT_DIR``): file ``<dir>/<namespace>.<name>.json``, written atomically (temp
+   file, fsync, rename);
 2. in a cluster (service-account token) or with ``KUBECONFIG``: the ConfigMap
    ``dataflow-<name>-checkpoint`` in the DataFlow's namespace, key ``checkpoint.json``. The
    processor's Role may get, create and patch only that ConfigMap. Writes are rate limited
    (``min_interval``, default 2 s); the last state is always written on ``close``;
 3. otherwise a file under ``~/.local/state/dataflow-processor``.
 
-The document is opaque to the store: each source puts what it needs (mode, columns, cursor) and
-decides itself whether a stored document still fits its configuration.
+The stores move JSON documents; the record is made and read by :class:`~.polling.PollingSource`.
 """
 
 from __future__ import annotations
@@ -27,20 +37,22 @@ import logging
 import os
 import tempfile
 import time
-from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from dataflow_processor.connectors.base import ConnectorContext
+from dataflow_processor.connectors.base import CheckpointStore, ConnectorContext
+
+__all__ = ["CheckpointStore"]  # re-exported: the interface lives in base, beside the context carrying it
+from dataflow_processor.kube_client import core_api
 from dataflow_processor.owned_names import checkpoint_configmap
 
 log = logging.getLogger("dataflow_processor.checkpoint")
 
 CHECKPOINT_DIR_ENV = "DATAFLOW_CHECKPOINT_DIR"
 CONFIGMAP_KEY = "checkpoint.json"
-TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 DEFAULT_DIR = Path.home() / ".local" / "state" / "dataflow-processor"
 
 
@@ -48,19 +60,52 @@ def configmap_name(name: str) -> str:
     return checkpoint_configmap(name)
 
 
-class CheckpointStore(ABC):
-    """Load and save one JSON document."""
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a polling source stopped: the position after its last acknowledged row.
 
-    where: str = ""
+    ``identity`` and ``cursor`` are JSON values of the source's own making; ``saved_at`` is
+    RFC 3339 UTC, or ``None`` for a document of an earlier version that did not record it.
+    """
 
-    @abstractmethod
-    async def load(self) -> dict[str, Any] | None: ...
+    source: str
+    identity: Any
+    cursor: Any
+    saved_at: str | None = None
 
-    @abstractmethod
-    async def save(self, state: dict[str, Any]) -> None: ...
+    def to_document(self) -> dict[str, Any]:
+        return {"source": self.source, "identity": self.identity, "cursor": self.cursor, "savedAt": self.saved_at}
 
-    async def close(self) -> None:  # noqa: B027 - optional
-        """Write what a rate limit held back."""
+    @classmethod
+    def from_document(cls, document: Any) -> Checkpoint | None:
+        """The record in a stored document, of this version or an earlier one; ``None`` if none is.
+
+        Earlier versions wrote one shape per source; each is mapped to the identity and cursor
+        that source now makes for the same configuration (an ambiguous old identity can only fail
+        to match, never match another configuration: the source then reads from the start):
+
+        * PostgreSQL ``{"identity": {"source": "postgresql", …}, "cursor": [...], "savedAt"}``;
+        * Trino ``{"trino": "<table or query>|<query>|<keyColumn>", "key": k, "keyType": t}``;
+        * Nessie ``{"nessie": "<catalog URI>#<namespace>.<table>", "cursor": [seq, file, row]}``.
+        """
+        if not isinstance(document, dict):
+            return None
+        if isinstance(document.get("source"), str) and "cursor" in document:
+            saved = document.get("savedAt")
+            return cls(document["source"], document.get("identity"), document["cursor"], saved)
+        if isinstance(document.get("trino"), str) and "key" in document:
+            table, _, rest = document["trino"].partition("|")
+            query, _, key_column = rest.rpartition("|")
+            named = {"table": table, "query": query, "keyColumn": key_column}
+            return cls("trino", named, {"key": document["key"], "type": document.get("keyType")})
+        if isinstance(document.get("nessie"), str) and "cursor" in document:
+            catalog, _, table = document["nessie"].rpartition("#")
+            return cls("nessie", {"catalog": catalog, "table": table}, document["cursor"])
+        old = document.get("identity")
+        if isinstance(old, dict) and old.get("source") == "postgresql" and "cursor" in document:
+            rest = {k: v for k, v in old.items() if k != "source"}
+            return cls("postgresql", rest, document["cursor"], document.get("savedAt"))
+        return None
 
 
 class FileCheckpointStore(CheckpointStore):
@@ -160,31 +205,17 @@ class ConfigMapCheckpointStore(CheckpointStore):
             self.api.create_namespaced_config_map(self.namespace, manifest)
 
 
-def _core_api() -> Any | None:
-    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and TOKEN_FILE.exists()
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if not in_cluster and not kubeconfig:
-        return None
-    from kubernetes import client, config
-
-    if in_cluster:
-        config.load_incluster_config()
-    else:
-        config.load_kube_config(config_file=kubeconfig)
-    return client.CoreV1Api()
-
-
 def file_store(directory: str | Path, namespace: str, name: str) -> FileCheckpointStore:
     return FileCheckpointStore(Path(directory) / f"{namespace}.{name}.json")
 
 
-def open_checkpoint_store(namespace: str, name: str) -> CheckpointStore:
-    """The store for this DataFlow, chosen as the module docstring says."""
-    directory = os.environ.get(CHECKPOINT_DIR_ENV)
+def open_checkpoint_store(namespace: str, name: str, directory: str | Path | None = None) -> CheckpointStore:
+    """The store for this DataFlow, chosen as the module docstring says (``directory`` first)."""
+    directory = directory or os.environ.get(CHECKPOINT_DIR_ENV)
     if directory:
         return file_store(directory, namespace, name)
     try:
-        api = _core_api()
+        api = core_api()
     except Exception as exc:
         log.warning("kubernetes config present but unusable, checkpoint kept in a local file: %s", exc)
         api = None
@@ -194,5 +225,8 @@ def open_checkpoint_store(namespace: str, name: str) -> CheckpointStore:
 
 
 def checkpoint_store(context: ConnectorContext) -> CheckpointStore:
-    """The store of the DataFlow a connector belongs to (one source per DataFlow, so one document)."""
+    """The store of the DataFlow a connector belongs to (one source per DataFlow, so one document):
+    the context's, else the one :func:`open_checkpoint_store` chooses."""
+    if context.checkpoints is not None:
+        return context.checkpoints
     return open_checkpoint_store(context.namespace, context.name)

@@ -48,7 +48,7 @@ import contextlib
 import datetime as dt
 import decimal
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -68,18 +68,16 @@ from pyiceberg.manifest import DataFileContent
 from pyiceberg.table import FileScanTask, Table
 
 from dataflow_processor.connectors.base import (
-    BatchPolicy,
     ConnectorContext,
     RecordFailure,
     Sink,
-    Source,
     TransientError,
     WriteResult,
 )
-from dataflow_processor.connectors.checkpoint import CheckpointStore, checkpoint_store
+from dataflow_processor.connectors.polling import PollingSource
 from dataflow_processor.connectors.registry import register_sink, register_source
-from dataflow_processor.connectors.values import parse_datetime, to_json_value
-from dataflow_processor.records import Partition, Position, Record
+from dataflow_processor.connectors.values import INT_RANGES, as_int, parse_datetime, to_json_value
+from dataflow_processor.records import Record
 from dataflow_processor.spec.connectors import NessieSinkConfig, NessieSourceConfig, _NessieFields
 
 POSITIONS_KEY = "dataflow.positions"
@@ -145,7 +143,7 @@ def infer_schema(values: Sequence[Mapping[str, Any]]) -> pa.Schema:
                 kinds[key] = None
             elif isinstance(item, bool):
                 kinds[key] = pa.bool_()
-            elif isinstance(item, int) and -(2**63) <= item < 2**63:
+            elif isinstance(item, int) and INT_RANGES[64][0] <= item <= INT_RANGES[64][1]:
                 kinds[key] = pa.int64()
             elif isinstance(item, float):
                 kinds[key] = pa.float64()
@@ -171,13 +169,7 @@ def _convert(value: Any, kind: pa.DataType) -> Any:
             return value
         raise ValueError(f"{value!r} is not a boolean")
     if pa.types.is_integer(kind):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            return int(value)
-        raise ValueError(f"{value!r} is not an integer")
+        return as_int(value)
     if pa.types.is_floating(kind):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -452,63 +444,83 @@ class NessieSink(Sink):
 # (data sequence number, data file path, row): files before (sequence, path) are done, and rows
 # before ``row`` of that file; row -1 = that whole file is done
 Cursor = tuple[int, str, int]
+# A row read: its file's (sequence, path), its index in the file, the file's row count, the row.
+FileRow = tuple[int, str, int, int, dict[str, Any]]
 
 
 @register_source("nessie")
-class NessieSource(Source):
+class NessieSource(PollingSource[FileRow, Cursor]):
     type_name = "nessie"
 
     def __init__(self, config: NessieSourceConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
         self.config = config
-        self.context = context
+        self.poll_interval = config.poll_interval
         assert config.namespace and config.table
         self.identifier = (config.namespace, config.table)
-        self.partition: Partition = f"{config.namespace}.{config.table}"
-        self.store: CheckpointStore = checkpoint_store(context)
+        self.partition = f"{config.namespace}.{config.table}"
         self.catalog: RestCatalog | None = None
         self.table: Table | None = None
-        self.read_cursor: Cursor = (-1, "", 0)  # what was read (in memory)
-        self._cursors: dict[int, Cursor] = {}  # offset → cursor after that row, until acked
-        self._next_offset = 0
-        self._closed = asyncio.Event()
-        self.polls = 0
+        self._metadata = {"namespace": config.namespace, "table": config.table}
         self.files_read = 0
 
-    def _identity(self) -> str:
-        return f"{catalog_uri(self.config)}#{'.'.join(self.identifier)}"
+    # -------------------------------------------------------------- hooks: what the cursor is
 
-    async def connect(self) -> None:
+    def identity(self) -> dict[str, Any]:
+        return {"catalog": catalog_uri(self.config), "table": ".".join(self.identifier)}
+
+    def cursor_of(self, row: FileRow) -> Cursor:
+        sequence, path, index, count, _ = row
+        return (sequence, path, index + 1 if index + 1 < count else -1)
+
+    def encode_cursor(self, cursor: Cursor) -> Any:
+        return list(cursor)
+
+    def decode_cursor(self, stored: Any) -> Cursor | None:
+        if not isinstance(stored, list) or len(stored) != 3:
+            return None
+        sequence, path, row = stored
+        return (int(sequence), str(path), int(row))
+
+    def to_record(self, row: FileRow) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        return {key: to_json_value(item) for key, item in row[4].items()}, self._metadata
+
+    def describe(self) -> str:
+        return ".".join(self.identifier)
+
+    # -------------------------------------------------------------- hooks: the server
+
+    async def open(self) -> None:
         try:
             await asyncio.to_thread(self._connect)
         except Exception as exc:
             raise (TransientError(f"nessie: {exc}") if _transient(exc) else exc) from exc
-        saved = await self.store.load()
-        if saved and saved.get("nessie") == self._identity():
-            sequence, path, row = saved["cursor"]
-            self.read_cursor = (int(sequence), str(path), int(row))
-            self.context.logger.info("nessie source resumes at sequence %s", sequence)
+
+    async def shut(self) -> None:
+        self.table = None
+        self.catalog = None
 
     def _connect(self) -> None:
         self.catalog = open_catalog(self.config)
         self.table = self.catalog.load_table(self.identifier)
 
-    def _new_files(self) -> list[tuple[int, str, Any]]:
-        """Data files newer than the read cursor, in cursor order, from the current snapshot."""
+    def _new_files(self, after: Cursor | None = None) -> list[tuple[int, str, Any]]:
+        """Data files with rows after the cursor, in cursor order, from the current snapshot."""
         assert self.table is not None
         self.table = self.table.refresh()
         snapshot = self.table.current_snapshot()
         if snapshot is None:
             return []
         io = self.table.io
-        cursor_seq, cursor_path, cursor_row = self.read_cursor
+        cursor_seq, cursor_path, cursor_row = after or (-1, "", 0)
         files = []
         for manifest in snapshot.manifests(io):
             if manifest.sequence_number < cursor_seq:
                 continue  # added before the cursor's commit: nothing newer inside
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
                 data_file = entry.data_file
-                if data_file.content != DataFileContent.DATA:
-                    continue
+                if data_file.content != DataFileContent.DATA or data_file.record_count == 0:
+                    continue  # an empty file has no row to move the cursor past: never list it
                 sequence = entry.sequence_number if entry.sequence_number is not None else manifest.sequence_number
                 key = (sequence, data_file.file_path)
                 if key > (cursor_seq, cursor_path) or (key == (cursor_seq, cursor_path) and cursor_row != -1):
@@ -525,49 +537,10 @@ class NessieSource(Source):
         self.files_read += 1
         return rows
 
-    async def batches(self, policy: BatchPolicy) -> AsyncIterator[list[Record]]:
-        metadata = {"namespace": self.config.namespace, "table": self.config.table}
-        while not self._closed.is_set():
-            self.polls += 1
-            try:
-                files = await asyncio.to_thread(self._new_files)
-            except Exception as exc:
-                self.context.logger.warning("nessie source poll failed, retrying next poll: %s", exc)
-                files = []
-            for sequence, path, data_file in files:
-                if self._closed.is_set():
-                    return
-                rows = await asyncio.to_thread(self._read_file, data_file)
-                first = self.read_cursor[2] if (sequence, path) == self.read_cursor[:2] else 0
-                batch: list[Record] = []
-                for row_index in range(first, len(rows)):
-                    offset = self._next_offset
-                    self._next_offset += 1
-                    self._cursors[offset] = (sequence, path, row_index + 1 if row_index + 1 < len(rows) else -1)
-                    value = {key: to_json_value(item) for key, item in rows[row_index].items()}
-                    batch.append(Record(value, metadata=metadata, position=Position(self.partition, offset)))
-                    if len(batch) >= policy.max_records:
-                        yield batch
-                        batch = []
-                self.read_cursor = (sequence, path, -1)
-                if batch:
-                    yield batch
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), self.config.poll_interval)
-
-    async def ack(self, watermarks: Mapping[Partition, int]) -> None:
-        next_offset = watermarks.get(self.partition)
-        if next_offset is None:
-            return
-        done = [offset for offset in self._cursors if offset < next_offset]
-        if not done:
-            return
-        cursor = self._cursors[max(done)]
-        for offset in done:
-            del self._cursors[offset]
-        await self.store.save({"nessie": self._identity(), "cursor": list(cursor)})
-
-    async def close(self) -> None:
-        self._closed.set()
-        with contextlib.suppress(Exception):
-            await self.store.close()
+    async def pages(self, after: Cursor | None, page_size: int) -> AsyncGenerator[list[FileRow], None]:
+        """The rows of each data file newer than the cursor, one file at a time."""
+        for sequence, path, data_file in await asyncio.to_thread(self._new_files, after):
+            rows = await asyncio.to_thread(self._read_file, data_file)
+            first = after[2] if after is not None and (sequence, path) == after[:2] else 0
+            count = len(rows)
+            yield [(sequence, path, index, count, rows[index]) for index in range(first, count)]
