@@ -1,4 +1,4 @@
-"""Import rules of the package (STYLE.md), read from the source (``TYPE_CHECKING`` imports included):
+"""Import rules of the package, read from the source (``TYPE_CHECKING`` imports included):
 
 * **Layers.** ``cli`` → ``pipeline``/``health``/``status`` → ``connectors``/``transforms``/``admission``
   → ``spec``/``records``/``watermark``/``paths``/``conditions``/…: lower layers never import upper

@@ -1,4 +1,4 @@
-"""Prometheus metrics, named as the original's where it had one (original-behaviour.md §5).
+"""Prometheus metrics; names and labels stay those dashboards of the Go project use (docs/compatibility.md).
 
 Every series carries ``namespace`` and ``name`` (the DataFlow). Counters are incremented per batch,
 never per record, to keep them off the hot path. Each :class:`Metrics` owns a registry, so tests

@@ -1,7 +1,7 @@
 """OAuth2 bearer tokens from Keycloak (or any OpenID token endpoint) for the Trino connector.
 
-One :class:`TokenProvider` per connector, chosen from the ``keycloak`` block like the original
-(original-behaviour.md §4 "Trino auth"):
+One :class:`TokenProvider` per connector, chosen from the ``keycloak`` block (the choice and its
+fields are the ones docs/compatibility.md lists for Trino):
 
 * ``token`` set → **static**: used as it is, never refreshed.
 * ``username`` + ``password`` → **password grant**; the token is refreshed with the
