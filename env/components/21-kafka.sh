@@ -148,10 +148,12 @@ kafka_cp() { echo "$(kafka_lib)/*"; }
 kafka_format() {
   [[ -f $DATA_DIR/kafka/meta.properties ]] && return 0
   local id u=$KAFKA_SASL_USER p=$KAFKA_SASL_PASSWORD
+  # URL-safe base64 of 16 random bytes; one in 64 starts with "-", so it goes as --cluster-id=… (a
+  # separate argument starting with "-" reads as an option and the format fails).
   id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
   mkdir -p "$DATA_DIR/kafka"
   "$(kafka_java)" -Xmx256m -cp "$(kafka_cp)" -Dlog4j2.configurationFile="$CONF_DIR/kafka/log4j2.properties" \
-    kafka.tools.StorageTool format -t "$id" -c "$CONF_DIR/kafka/server.properties" \
+    kafka.tools.StorageTool format --cluster-id="$id" -c "$CONF_DIR/kafka/server.properties" \
     --add-scram "SCRAM-SHA-256=[name=$u,password=$p]" --add-scram "SCRAM-SHA-512=[name=$u,password=$p]" \
     >"$CONF_DIR/kafka/format.log" 2>&1 || { cat "$CONF_DIR/kafka/format.log" >&2; die "formatting the Kafka log dir failed"; }
 }
