@@ -84,8 +84,10 @@ CONNECTOR_RULES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "nessie": [
         ("!has(@B.authenticationType) || @B.authenticationType != 'BEARER' || has(@B.token) || "
-         "has(@B.tokenSecretRef)",
-         "token", "required when authenticationType is BEARER (or tokenSecretRef)"),
+         "has(@B.bearerToken) || has(@B.tokenSecretRef)",
+         "token", "required when authenticationType is BEARER (or bearerToken, or tokenSecretRef)"),
+        ("!has(@B.token) || !has(@B.bearerToken)",
+         "bearerToken", "give token or bearerToken, not both (they are one field)"),
         ("!has(@B.authenticationType) || @B.authenticationType != 'BASIC' || (has(@B.basicAuth) && "
          "(has(@B.basicAuth.username) || has(@B.basicAuth.usernameSecretRef)) && "
          "(has(@B.basicAuth.password) || has(@B.basicAuth.passwordSecretRef)))",

@@ -119,6 +119,17 @@ def test_nessie_rules() -> None:
     assert any("both or neither" in p for p in problems(with_(sink=nessie)))
 
 
+@pytest.mark.parametrize("shape", ["nessie", "config"])
+def test_nessie_bearer_token_is_the_token(shape: str) -> None:
+    """The Go project names the field bearerToken (twin tokenSecretRef); both shapes accept it."""
+    fields = {"baseURL": "http://n", "namespace": "ns", "table": "t", "authenticationType": "BEARER",
+              "bearerToken": "tok"}
+    spec = DataFlowSpec.model_validate(with_(sink={"type": "nessie", shape: fields}))
+    assert spec.sink.config.token == "tok"  # type: ignore[attr-defined]
+    both = {**fields, "token": "other"}
+    assert any("not both" in p for p in problems(with_(sink={"type": "nessie", shape: both})))
+
+
 def test_secret_ref_needs_name_and_key() -> None:
     doc = with_(source={"type": "kafka", "kafka": {"brokersSecretRef": {"name": "", "key": "b"}, "topic": "t"}})
     assert any("secret name is required" in p for p in problems(doc))

@@ -393,6 +393,12 @@ class _NessieCommon(SpecModel):
     namespace: str | None = secret("Iceberg namespace.", max_length=253, required=True)
     table: str | None = secret("Iceberg table.", max_length=253, required=True)
     token: str | None = secret("Bearer token.", max_length=8192)
+    bearer_token: str | None = Field(
+        default=None,
+        alias="bearerToken",
+        max_length=8192,
+        description="Another name for `token` (give one of the two); its Secret reference is `tokenSecretRef`.",
+    )
     branch: str = Field(
         default="main", max_length=253, description="Nessie branch; every read and commit happens on it."
     )
@@ -406,11 +412,21 @@ class _NessieCommon(SpecModel):
     )
     basic_auth: BasicAuth | None = Field(default=None, description="Basic authentication to Nessie.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bearer_token_is_token(cls, data: Any) -> Any:
+        # Declared as a field so that the CRD admits the name; read as `token` from here on.
+        if isinstance(data, dict) and "bearerToken" in data:
+            if data.get("token") is not None:
+                raise ValueError("give token or bearerToken, not both (they are one field)")
+            data = {k: v for k, v in data.items() if k != "bearerToken"} | {"token": data["bearerToken"]}
+        return data
+
     @model_validator(mode="after")
     def _required(self) -> _NessieCommon:
         require_one_of(self)
         if self.authentication_type == "BEARER" and not (self.token or self.ref("token")):
-            raise ValueError("authenticationType BEARER needs token or tokenSecretRef")
+            raise ValueError("authenticationType BEARER needs token (or bearerToken) or tokenSecretRef")
         if self.authentication_type == "BASIC":
             auth = self.basic_auth
             if (
