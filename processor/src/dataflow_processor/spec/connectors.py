@@ -344,9 +344,9 @@ class _TrinoCommon(SpecModel):
     )
     query_timeout_seconds: float = Field(
         default=30.0,
-        ge=1,
+        ge=0.001,  # fractions are fine (the processor always took them); 0 would fail every request
         le=MAX_POLL_SECONDS,
-        description="HTTP timeout of each Trino request, in seconds.",
+        description="HTTP timeout of each Trino request, in seconds (fractions allowed).",
     )
     basic_auth: BasicAuth | None = Field(
         default=None, description="HTTP basic authentication to Trino (ignored when keycloak is set)."
