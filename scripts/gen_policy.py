@@ -34,6 +34,17 @@ POLICY_NAME = "dataflow.dataflow.io"
 # Condition forms of the original (`$.path`, `path == 'v'`, `path != "v"`): checked when a condition
 # starts with `$`; anything else is taken as CEL, which only the processor can compile.
 ORIGINAL_CONDITION = r"""^\$\.?[A-Za-z0-9_\-#*?\\.]+(\s*(==|!=)\s*('[^']*'|"[^"]*"|[^\s'"]+))?$"""
+# A compound condition that starts with a path (`$.a && $.b == 'x' || !$.c`): the same atoms joined by
+# `&&`/`||`, each optionally behind `!`/`(` and before `)`. The token order is checked here; balanced
+# parentheses and nesting depth only by the processor's parser (`condition_expr.py`), which
+# `dataflow-processor validate` and the processor's start-up run. Texts that start with `(`, `!` or
+# `metadata.` are not `$`-rooted and reach the processor as they are (CEL or compound).
+_OPERAND = r"""(\$\.?[A-Za-z0-9_\-#*?\\.]+|metadata\.[A-Za-z0-9_\-.]+)"""
+_ATOM = _OPERAND + r"""(\s*(==|!=)\s*('[^']*'|"[^"]*"|[^\s'"()&|!=]+))?"""
+_LINKED = r"[\s!(]*" + _ATOM + r"[\s)]*"
+COMPOUND_CONDITION = rf"^{_LINKED}((&&|\|\|){_LINKED})*$"
+CONDITION_FORMS = ("use `$.path`, `$.path == 'value'`, `$.path != 'value'`, `&&`, `||`, `!` and parentheses over"
+                   " those, or CEL")
 # Name and address syntax, the same rules as processor/src/dataflow_processor/spec/syntax.py (which
 # also checks values resolved from Secrets). Kafka: `host:port` (host name, IPv4 or [IPv6]; port
 # 1-65535) and topics of [A-Za-z0-9._-]; PostgreSQL: a comma-separated list of column names, each
@@ -132,15 +143,17 @@ SINK_ONLY = [r for c in CONNECTORS for r in required_rules(c, "sink")] + SINK_RU
 TRANSFORM_RULES: list[tuple[str, str, str, str]] = [
     ("flatten", "has(@X.field) && size(@X.field) > 0", "field", "required"),
     ("filter", "has(@X.condition) && size(@X.condition) > 0", "condition", "required"),
-    ("filter", f"!has(@X.condition) || !@X.condition.startsWith('$') || @X.condition.matches({ORIGINAL_CONDITION!r})",
-     "condition", "not a valid condition: use `$.path`, `$.path == 'value'`, `$.path != 'value'` or CEL"),
+    ("filter", f"!has(@X.condition) || !@X.condition.startsWith('$') || @X.condition.matches({ORIGINAL_CONDITION!r})"
+               f" || @X.condition.matches({COMPOUND_CONDITION!r})",
+     "condition", f"not a valid condition: {CONDITION_FORMS}"),
     ("mask", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
     ("select", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
     ("remove", "has(@X.fields) && size(@X.fields) > 0", "fields", "at least one field is required"),
     ("router", "has(@X.routes) && size(@X.routes) > 0", "routes", "at least one route is required"),
     ("router", "!has(@X.routes) || @X.routes.all(r, has(r.condition) && size(r.condition) > 0 && "
-               f"(!r.condition.startsWith('$') || r.condition.matches({ORIGINAL_CONDITION!r})))",
-     "routes", "every route needs a condition: `$.path`, `$.path == 'value'`, `$.path != 'value'` or CEL"),
+               f"(!r.condition.startsWith('$') || r.condition.matches({ORIGINAL_CONDITION!r})"
+               f" || r.condition.matches({COMPOUND_CONDITION!r})))",
+     "routes", f"every route needs a condition: {CONDITION_FORMS}"),
     ("router", "!has(@X.routes) || @X.routes.all(r, has(r.sink))", "routes", "every route needs a sink"),
 ]
 
