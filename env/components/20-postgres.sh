@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # PostgreSQL from Debian's package, run as a plain local process on 127.0.0.1:$POSTGRES_PORT with its
 # own cluster in $DATA_DIR/postgres (nothing of the system's cluster is used). Database and role
-# `dataflow` (password `dataflow`). Tuned for tests: no fsync, no synchronous commit.
+# `dataflow` (password `dataflow`, allowed to replicate). Tuned for tests: no fsync, no synchronous
+# commit. `wal_level = logical` and the wal2json output plugin (Debian's postgresql-15-wal2json) serve
+# the postgresql-cdc source.
 #
 # PostgreSQL refuses to run as root, so as root it runs as the `postgres` OS user. The cache usually
 # lives under /root (mode 0700), which that user cannot traverse: it keeps the one capability
@@ -13,16 +15,17 @@ postgres_timeout=60
 postgres_bin() { echo "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"; }
 
 postgres_fetch() {
-  [[ -x $(postgres_bin)/postgres ]] && return 0
+  [[ -x $(postgres_bin)/postgres && -e /usr/lib/postgresql/$POSTGRES_MAJOR/lib/wal2json.so ]] && return 0
   command -v apt-get >/dev/null || die "postgresql-$POSTGRES_MAJOR is not installed and there is no apt-get"
   export DEBIAN_FRONTEND=noninteractive
   # Install only: we run our own cluster, so the package need not create (and start) its "main" one.
   if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
     mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
   fi
-  apt-get install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "postgresql-$POSTGRES_MAJOR" >/dev/null; } \
-    || die "apt-get install postgresql-$POSTGRES_MAJOR failed"
+  local pkgs=("postgresql-$POSTGRES_MAJOR" "postgresql-$POSTGRES_MAJOR-wal2json")
+  apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null; } \
+    || die "apt-get install ${pkgs[*]} failed"
   [[ -x $(postgres_bin)/postgres ]] || die "postgresql-$POSTGRES_MAJOR installed no $(postgres_bin)/postgres"
 }
 
@@ -52,7 +55,7 @@ postgres_init() {
   # Role and database before the first start, through single-user mode (no socket, no race).
   postgres_as "$(postgres_bin)/postgres" --single -D "$pgdata" -c fsync=off postgres >>"$d/initdb.log" 2>&1 <<SQL \
     || { cat "$d/initdb.log" >&2; die "creating role/database failed"; }
-CREATE ROLE $POSTGRES_USER LOGIN CREATEDB PASSWORD '$POSTGRES_PASSWORD';
+CREATE ROLE $POSTGRES_USER LOGIN CREATEDB REPLICATION PASSWORD '$POSTGRES_PASSWORD';
 CREATE DATABASE $POSTGRES_DB OWNER $POSTGRES_USER;
 SQL
 }
@@ -65,6 +68,7 @@ postgres_config() {
 local   all       all                  trust
 host    all       all   127.0.0.1/32   scram-sha-256
 host    all       all   ::1/128        scram-sha-256
+host    replication all 127.0.0.1/32   scram-sha-256
 HBA
   cat >"$c/postgresql.conf" <<CONF
 data_directory = '$DATA_DIR/postgres/pgdata'
@@ -80,8 +84,11 @@ password_encryption = scram-sha-256
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
+# logical decoding for the postgresql-cdc source (slots are read through SQL, not walsenders, but
+# pg_recvlogical in its bench needs a few)
+wal_level = logical
+max_wal_senders = 4
+max_replication_slots = 32
 checkpoint_timeout = 30min
 max_wal_size = 2GB
 # logs to stderr (the component log)
