@@ -41,10 +41,13 @@ image_tools_fetch() {
   local base; base=$(image_base_ref)
   if ! podman image exists "$base"; then
     local tar="$IMAGE_DIR/${base##*:}.tar"
-    if [[ ! -s $tar ]]; then
+    if [[ ! -f $tar || ! -s $tar ]]; then
       log "image-tools: mmdebstrap $IMAGE_BASE_SUITE ($IMAGE_BASE_PACKAGES)"
-      mmdebstrap --quiet --variant=minbase --include="$IMAGE_BASE_PACKAGES" "$IMAGE_BASE_SUITE" "$tar.tmp.$$" >&2 \
-        || { rm -f "$tar.tmp.$$"; die "mmdebstrap failed"; }
+      # --format=tar: mmdebstrap picks the output format from the name's extension, and a `.tmp.N`
+      # name would otherwise make it write a directory.
+      rm -rf "$tar"  # a directory left by such an older run
+      mmdebstrap --quiet --variant=minbase --format=tar --include="$IMAGE_BASE_PACKAGES" "$IMAGE_BASE_SUITE" \
+        "$tar.tmp.$$" >&2 || { rm -rf "$tar.tmp.$$"; die "mmdebstrap failed"; }
       mv "$tar.tmp.$$" "$tar"
     fi
     podman import --quiet "$tar" "$base" >/dev/null || die "podman import $tar failed"
