@@ -54,7 +54,7 @@ def test_order_by_column_and_a_different_key_column_are_refused(kind: str, field
     block = {**fields, "orderByColumn": "a", "keyColumn": "b"}
     source = {"type": kind, ("config" if shape == "config" else kind): block}
     found = problems(source, {"type": "kafka", "kafka": {"brokers": ["k:9092"], "topic": "o"}})
-    assert any("orderByColumn is another name for keyColumn" in p and "spec.source" in p for p in found), found
+    assert any("orderByColumn: another name for keyColumn" in p and "spec.source" in p for p in found), found
 
 
 def test_order_by_column_in_the_go_shape() -> None:
@@ -131,7 +131,7 @@ def test_postgresql_sink_go_shape_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"upsertMode": True, "conflictKey": ""}, "conflictKey: upsertMode needs"),
+        ({"upsertMode": True, "conflictKey": ""}, "conflictKey: must not be empty when upsertMode is on"),
         ({"upsertMode": True, "conflictKey": "a,,b"}, "spec.sink.trino.conflictKey"),
         ({"conflictKey": "x" * 254}, "spec.sink.trino.conflictKey"),
     ],

@@ -57,7 +57,7 @@ def order_by_is_key_column(data: Any) -> Any:
     value = data[names[0]]
     keys = [data[n] for n in ("keyColumn", "key_column") if n in data]
     if any(key != value for key in keys) or len({data[n] for n in names}) > 1:
-        raise ValueError("orderByColumn is another name for keyColumn: give one of the two, or both the same")
+        raise ValueError("orderByColumn: another name for keyColumn: give one of the two, or both the same")
     rest = {k: v for k, v in data.items() if k not in ("orderByColumn", "order_by_column", "key_column")}
     return rest | ({"keyColumn": value} if value is not None else {})
 
@@ -350,7 +350,7 @@ class PostgresSinkConfig(_PostgresCommon):
                 raise ValueError("upsertStrategy: ifNewer applies to upsertMode: true")
             if not self.upsert_version_column:
                 raise ValueError("upsertVersionColumn: required when upsertStrategy is ifNewer")
-        if self.soft_delete_column and not self.conflict_key.strip():
+        if self.soft_delete_column and not self.conflict_key.strip():  # the policy has the same rule
             raise ValueError("softDeleteColumn: needs conflictKey to find the row of a delete")
         return self
 
@@ -492,7 +492,7 @@ class TrinoSinkConfig(_TrinoCommon):
     def _required(self) -> TrinoSinkConfig:
         require_one_of(self)
         if self.upsert_mode and not self.conflict_key.strip():
-            raise ValueError("conflictKey: upsertMode needs at least one key column")
+            raise ValueError("conflictKey: must not be empty when upsertMode is on")
         return self
 
 
