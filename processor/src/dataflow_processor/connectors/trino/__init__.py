@@ -35,7 +35,7 @@ failed half wrote nothing.
 **Upsert.** With ``upsertMode`` the same SELECT is the source of one ``MERGE INTO … AS t USING
 (…) AS s ON t.k = s.k WHEN MATCHED THEN UPDATE SET … WHEN NOT MATCHED THEN INSERT …`` per batch
 (``conflictKey`` columns; each key's last record of the batch, since Trino refuses a target row
-matched twice). At start an ``EXPLAIN (TYPE VALIDATE)`` of that MERGE checks that the catalog's
+matched twice). At start an ``EXPLAIN (TYPE LOGICAL)`` of that MERGE checks that the catalog's
 connector supports it; one that does not (``memory``) stops the start naming ``upsertMode``.
 
 **Source.** ``SELECT * FROM "cat"."sch"."tbl" WHERE "<keyColumn>" > <last key> ORDER BY

@@ -62,9 +62,9 @@ class TrinoSink(Sink):
     async def _check_merge(self) -> None:
         """With upsertMode: the key columns exist and the catalog's connector can MERGE into the table.
 
-        Trino analyses an ``EXPLAIN (TYPE VALIDATE)`` of the batch's MERGE (with no rows) as it would
-        the MERGE itself, so a connector without MERGE (``memory``, …) fails here, at start, and not
-        at the first batch.
+        Trino analyses and plans an ``EXPLAIN (TYPE LOGICAL)`` of the batch's MERGE (with no rows)
+        as it would the MERGE itself, without running it, so a connector without MERGE (``memory``,
+        …) fails here, at start, and not at the first batch.
         """
         if not self.conflict_key or self._merge_checked:
             return
@@ -77,7 +77,7 @@ class TrinoSink(Sink):
             )
         head, tail = self._statement(names)
         try:
-            await self.client.query("EXPLAIN (TYPE VALIDATE) " + head + quote_string("[]") + tail)
+            await self.client.query("EXPLAIN (TYPE LOGICAL) " + head + quote_string("[]") + tail)
         except trino.exceptions.TrinoQueryError as exc:
             if exc.error_name == "NOT_SUPPORTED":
                 raise RuntimeError(
