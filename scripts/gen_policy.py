@@ -111,12 +111,31 @@ CONNECTOR_RULES: dict[str, list[tuple[str, str, str]]] = {
 SOURCE_RULES = [
     ("postgresql", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
     ("trino", alt("@B", "table") + " || has(@B.query)", "table", "required (or tableSecretRef, or query)"),
+    *(
+        (kind, "!has(@B.orderByColumn) || !has(@B.keyColumn) || @B.orderByColumn == @B.keyColumn",
+         "orderByColumn", "another name for keyColumn: give one of the two, or both the same")
+        for kind in ("postgresql", "trino")
+    ),
 ]
 SINK_RULES = [
-    ("postgresql", "!has(@B.upsertMode) || !@B.upsertMode || !has(@B.conflictKey) || size(@B.conflictKey) > 0",
-     "conflictKey", "must not be empty when upsertMode is on"),
-    ("postgresql", f"!has(@B.conflictKey) || size(@B.conflictKey) == 0 || @B.conflictKey.matches({COLUMN_LIST!r})",
-     "conflictKey", "a comma-separated list of column names, each non-empty and at most 63 characters"),
+    *(
+        rule
+        for kind in ("postgresql", "trino")
+        for rule in (
+            (kind, "!has(@B.upsertMode) || !@B.upsertMode || !has(@B.conflictKey) || size(@B.conflictKey) > 0",
+             "conflictKey", "must not be empty when upsertMode is on"),
+            (kind, f"!has(@B.conflictKey) || size(@B.conflictKey) == 0 || @B.conflictKey.matches({COLUMN_LIST!r})",
+             "conflictKey", "a comma-separated list of column names, each non-empty and at most 63 characters"),
+        )
+    ),
+    ("postgresql", "!has(@B.upsertStrategy) || @B.upsertStrategy != 'ifNewer' || (has(@B.upsertMode) && @B.upsertMode)",
+     "upsertStrategy", "ifNewer applies to upsertMode: true"),
+    ("postgresql", "!has(@B.upsertStrategy) || @B.upsertStrategy != 'ifNewer' || "
+                   "(has(@B.upsertVersionColumn) && size(@B.upsertVersionColumn) > 0)",
+     "upsertVersionColumn", "required when upsertStrategy is ifNewer"),
+    ("postgresql", "!has(@B.softDeleteColumn) || size(@B.softDeleteColumn) == 0 || !has(@B.conflictKey) || "
+                   "size(@B.conflictKey) > 0",
+     "softDeleteColumn", "needs conflictKey to find the row of a delete"),
 ]
 
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dataflow_processor.spec.common import Side, SpecModel, crd, only, require_one_of, secret
-from dataflow_processor.spec.syntax import check_brokers, check_column_list, check_topic
+from dataflow_processor.spec.syntax import check_brokers, check_column_list, check_column_name, check_topic
 
 MAX_BATCH = 100_000
 """Largest batchSize / readBatchSize: what the default 512 MiB processor holds with room to spare
@@ -42,6 +42,24 @@ def _split_brokers(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def order_by_is_key_column(data: Any) -> Any:
+    """``orderByColumn`` (the Go project's name) is read as ``keyColumn``: one cursor column, two names.
+
+    Declared as a field so that the CRD admits the name; from here on only ``keyColumn`` is read.
+    """
+    if not isinstance(data, dict):
+        return data
+    names = [n for n in ("orderByColumn", "order_by_column") if n in data]
+    if not names:
+        return data
+    value = data[names[0]]
+    keys = [data[n] for n in ("keyColumn", "key_column") if n in data]
+    if any(key != value for key in keys) or len({data[n] for n in names}) > 1:
+        raise ValueError("orderByColumn: another name for keyColumn: give one of the two, or both the same")
+    rest = {k: v for k, v in data.items() if k not in ("orderByColumn", "order_by_column", "key_column")}
+    return rest | ({"keyColumn": value} if value is not None else {})
 
 
 class BasicAuth(SpecModel):
@@ -208,7 +226,14 @@ class _PostgresCommon(SpecModel):
     key_column: str = Field(
         default="id",
         max_length=63,
-        description="increasing column the poll resumes from.",
+        description="increasing column the poll resumes from (the tie-breaker after changeTrackingColumn); its "
+        "value is the records' metadata `id`.",
+        json_schema_extra=only("source"),
+    )
+    order_by_column: str | None = Field(
+        default=None,
+        max_length=63,
+        description="another name for keyColumn (give one of the two, or both the same).",
         json_schema_extra=only("source"),
     )
     change_tracking_column: str | None = Field(
@@ -219,7 +244,12 @@ class _PostgresCommon(SpecModel):
         json_schema_extra=only("source"),
     )
     read_batch_size: int = Field(
-        default=1000, ge=1, le=MAX_BATCH, description="rows per poll query.", json_schema_extra=only("source")
+        default=1000,
+        ge=0,
+        le=MAX_BATCH,
+        description="rows per poll query; `0` means the default, 1000 (full pages are read back to back, so a "
+        "poll still reads every new row).",
+        json_schema_extra=only("source"),
     )
     batch_size: int = Field(
         default=1000,
@@ -245,7 +275,29 @@ class _PostgresCommon(SpecModel):
     conflict_key: str = Field(
         default="id",
         max_length=253,
-        description="conflict column(s) for upsertMode, comma-separated.",
+        description="conflict column(s) for upsertMode, comma-separated; also the key a softDeleteColumn "
+        "update finds its row by.",
+        json_schema_extra=only("sink"),
+    )
+    upsert_strategy: Literal["always", "ifNewer"] = Field(
+        default="always",
+        description="with upsertMode: `always` updates the row on every conflict; `ifNewer` only when the "
+        "record's upsertVersionColumn is greater than the row's (a row whose version is NULL is older than any).",
+        json_schema_extra=only("sink", maxLength=8),
+    )
+    upsert_version_column: str | None = Field(
+        default=None,
+        max_length=63,
+        description="version column (a number, timestamp or date) compared by `upsertStrategy: ifNewer`; every "
+        "record must carry it, non-null.",
+        json_schema_extra=only("sink"),
+    )
+    soft_delete_column: str | None = Field(
+        default=None,
+        max_length=63,
+        description="column that marks a row deleted: for a record whose metadata `operation` is `delete` the row "
+        "with its conflictKey gets now() (a timestamp or date column) or true (a boolean), instead of the record "
+        "being written as a row; a later write of the key clears it (NULL, false).",
         json_schema_extra=only("sink"),
     )
     raw_mode: bool = Field(
@@ -258,6 +310,17 @@ class _PostgresCommon(SpecModel):
     @classmethod
     def _conflict_key_syntax(cls, value: str) -> str:
         return check_column_list(value)
+
+    @field_validator("key_column", "order_by_column", "change_tracking_column", "upsert_version_column",
+                     "soft_delete_column")
+    @classmethod
+    def _column_syntax(cls, value: str | None) -> str | None:
+        return check_column_name(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_by_column(cls, data: Any) -> Any:
+        return order_by_is_key_column(data)
 
 
 class PostgresSourceConfig(_PostgresCommon):
@@ -282,6 +345,13 @@ class PostgresSinkConfig(_PostgresCommon):
     @model_validator(mode="after")
     def _required(self) -> PostgresSinkConfig:
         require_one_of(self)
+        if self.upsert_strategy == "ifNewer":
+            if not self.upsert_mode:
+                raise ValueError("upsertStrategy: ifNewer applies to upsertMode: true")
+            if not self.upsert_version_column:
+                raise ValueError("upsertVersionColumn: required when upsertStrategy is ifNewer")
+        if self.soft_delete_column and not self.conflict_key.strip():  # the policy has the same rule
+            raise ValueError("softDeleteColumn: needs conflictKey to find the row of a delete")
         return self
 
 
@@ -324,8 +394,34 @@ class _TrinoCommon(SpecModel):
         'checkpoint); `""` re-runs a custom query unchanged every poll.',
         json_schema_extra=only("source"),
     )
+    order_by_column: str | None = Field(
+        default=None,
+        max_length=63,
+        description="another name for keyColumn (give one of the two, or both the same).",
+        json_schema_extra=only("source"),
+    )
+    read_batch_size: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_BATCH,
+        description="rows per poll query (the page size; full pages are read back to back). Default, or `0`: "
+        "the processor's source batch size.",
+        json_schema_extra=only("source"),
+    )
     batch_size: int = Field(
         default=500, ge=1, le=MAX_BATCH, description="rows per INSERT.", json_schema_extra=only("sink")
+    )
+    upsert_mode: bool = Field(
+        default=False,
+        description="one `MERGE` per batch on conflictKey (matched rows updated, others inserted) instead of "
+        "INSERT; the catalog's connector must support MERGE (checked at start).",
+        json_schema_extra=only("sink"),
+    )
+    conflict_key: str = Field(
+        default="id",
+        max_length=253,
+        description="key column(s) a MERGE matches rows on, comma-separated.",
+        json_schema_extra=only("sink"),
     )
     batch_flush_interval_seconds: float = Field(
         default=1.0,
@@ -357,6 +453,21 @@ class _TrinoCommon(SpecModel):
         "credentials.",
     )
 
+    @field_validator("conflict_key")
+    @classmethod
+    def _conflict_key_syntax(cls, value: str) -> str:
+        return check_column_list(value)
+
+    @field_validator("key_column", "order_by_column")
+    @classmethod
+    def _column_syntax(cls, value: str | None) -> str | None:
+        return check_column_name(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_by_column(cls, data: Any) -> Any:
+        return order_by_is_key_column(data)
+
 
 class TrinoSourceConfig(_TrinoCommon):
     """Trino, read side: a ``table`` to poll, or a custom ``query`` (then ``table`` is optional; the
@@ -380,6 +491,8 @@ class TrinoSinkConfig(_TrinoCommon):
     @model_validator(mode="after")
     def _required(self) -> TrinoSinkConfig:
         require_one_of(self)
+        if self.upsert_mode and not self.conflict_key.strip():
+            raise ValueError("conflictKey: must not be empty when upsertMode is on")
         return self
 
 

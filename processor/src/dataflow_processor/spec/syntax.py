@@ -7,6 +7,8 @@ is refused by the API server; these checks also cover values that arrive through
 * A **broker** is ``host:port``: a host name (labels of letters, digits, ``_`` and inner ``-``), an
   IPv4 address, or an IPv6 address in brackets; the port is 1-65535 without leading zeros.
 * A **topic** is 1-249 letters, digits, ``.``, ``_`` and ``-``, and not ``.`` or ``..`` (Kafka's rule).
+* A **column name** (``keyColumn``, ``upsertVersionColumn``…) is at most 63 characters (the CRD's
+  bound) without NUL; it is always quoted, so any other character is safe.
 * A **conflictKey** is a comma-separated list of column names: each non-empty once trimmed, at most
   63 characters (PostgreSQL truncates longer names) and without NUL.
 """
@@ -51,4 +53,10 @@ def check_column_list(value: str) -> str:
                 f"a comma-separated list of column names: name {number} is longer than {MAX_COLUMN_NAME} "
                 "characters or holds a NUL"
             )
+    return value
+
+
+def check_column_name(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("a column name must not hold a NUL")
     return value

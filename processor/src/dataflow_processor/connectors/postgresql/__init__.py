@@ -28,6 +28,16 @@ retries the batch. Identifiers are always quoted; values only ever travel as par
 Without ``upsertMode`` a re-delivered record whose key already exists is a constraint violation
 (errors sink), not silently skipped as in the original; use ``upsertMode`` for idempotent writes.
 
+``upsertStrategy: ifNewer`` guards the update with the ``upsertVersionColumn``: ``… DO UPDATE SET
+… WHERE t.v IS NULL OR t.v < EXCLUDED.v``, so only a strictly newer version replaces a row (equal
+or older ones leave it, and are counted and logged); inside one statement each key keeps its
+greatest version (``row_number()`` over the key), the first of equals. A record without a version
+goes to the errors sink. With ``softDeleteColumn``, a record whose metadata ``operation`` is
+``delete`` does not become a row: the batch is cut into ordered runs, and a run of deletes is one
+``UPDATE … SET <softDeleteColumn> = now() FROM unnest(keys) WHERE key matches`` (under ``ifNewer``
+also ``t.v IS NULL OR t.v <= record's v``); a later upsert of the key sets the column back to
+``NULL``. Without ``softDeleteColumn`` the metadata is not read at all.
+
 **Source.** Polls a table in the order of an increasing key — ``keyColumn`` (default ``id``) — or,
 with ``changeTrackingColumn``, of ``(changeTrackingColumn, keyColumn)`` so updated rows are read
 again. Pages of ``readBatchSize`` rows are read back to back; once a page comes back short the

@@ -24,6 +24,9 @@ from dataflow_processor.spec.connectors import PostgresSourceConfig
 
 
 PARTITION = 0
+DEFAULT_READ_BATCH = 1000
+"""Rows per page for ``readBatchSize: 0`` (the Go project's "no limit": full pages are read back to
+back, so every new row is still read in the same poll, without the whole result in memory)."""
 
 Cursor = tuple[Any, ...]  # the cursor columns' values of the last row read
 
@@ -52,6 +55,7 @@ class PostgresSource(PollingSource[asyncpg.Record, Cursor]):
             self.cursor_columns = (config.change_tracking_column, self.key_column)
         else:
             self.cursor_columns = (self.key_column,)
+        self.read_batch_size = config.read_batch_size or DEFAULT_READ_BATCH
         self._sql = ""
         self._sql_first = ""
 
@@ -66,7 +70,7 @@ class PostgresSource(PollingSource[asyncpg.Record, Cursor]):
         return self.config.query is None  # a table poll is one LIMIT query; a custom query is the whole poll
 
     def page_size(self, policy: BatchPolicy) -> int:
-        return self.config.read_batch_size
+        return self.read_batch_size
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"table": str(self.table), "columns": list(self.cursor_columns)}
@@ -128,7 +132,7 @@ class PostgresSource(PollingSource[asyncpg.Record, Cursor]):
             order = ", ".join(quote_ident(c) for c in self.cursor_columns)
             params = ", ".join(f"${i}" for i in range(1, len(self.cursor_columns) + 1))
             base = f"SELECT * FROM {self.table.quoted}"
-            limit = f"LIMIT {int(self.config.read_batch_size)}"
+            limit = f"LIMIT {int(self.read_batch_size)}"
             self._sql_first = f"{base} ORDER BY {order} {limit}"
             self._sql = f"{base} WHERE ({order}) > ({params}) ORDER BY {order} {limit}"
             if len(self.cursor_columns) == 1:

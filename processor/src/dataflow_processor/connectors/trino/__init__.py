@@ -32,8 +32,14 @@ dropped, so nothing is diverted for them. Any other query failure is about value
 those, are reported as failures and go to the errors sink. INSERTs are atomic per statement, so a
 failed half wrote nothing.
 
+**Upsert.** With ``upsertMode`` the same SELECT is the source of one ``MERGE INTO … AS t USING
+(…) AS s ON t.k = s.k WHEN MATCHED THEN UPDATE SET … WHEN NOT MATCHED THEN INSERT …`` per batch
+(``conflictKey`` columns; each key's last record of the batch, since Trino refuses a target row
+matched twice). At start an ``EXPLAIN (TYPE LOGICAL)`` of that MERGE checks that the catalog's
+connector supports it; one that does not (``memory``) stops the start naming ``upsertMode``.
+
 **Source.** ``SELECT * FROM "cat"."sch"."tbl" WHERE "<keyColumn>" > <last key> ORDER BY
-"<keyColumn>" LIMIT <batch>`` (or the custom ``query`` as a sub-select with the same filter);
+"<keyColumn>" LIMIT <readBatchSize>`` (or the custom ``query`` as a sub-select with the same filter);
 pages are read back to back while full, then every ``pollInterval``. The key is expected to be
 unique and increasing (``id`` by default). The last acknowledged key and its Trino type are the
 durable checkpoint (:mod:`..checkpoint`, with the table, query and key column it belongs to; a

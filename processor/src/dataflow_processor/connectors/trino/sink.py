@@ -1,5 +1,6 @@
-"""Trino sink: one ``INSERT … SELECT … FROM UNNEST(CAST(json_parse(…)))`` per batch, bad records
-isolated by bisection (see the package docstring)."""
+"""Trino sink: one ``INSERT … SELECT … FROM UNNEST(CAST(json_parse(…)))`` per batch — or, with
+``upsertMode``, one ``MERGE`` with that SELECT as its source — bad records isolated by bisection
+(see the package docstring)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ class TrinoSink(Sink):
         self.flush_interval = config.batch_flush_interval_seconds
         self.client: TrinoClient | None = None
         self.column_types: dict[str, str] = {}
-        self.statements = 0  # INSERT statements sent (tests, benchmarks)
+        self.statements = 0  # INSERT / MERGE statements sent (tests, benchmarks)
+        self.conflict_key = (
+            tuple(k.strip() for k in config.conflict_key.split(",") if k.strip()) if config.upsert_mode else ()
+        )
+        self._merge_checked = False
 
     async def connect(self) -> None:
         self.client = TrinoClient(self.config, self.context)
@@ -51,6 +56,37 @@ class TrinoSink(Sink):
             raise self._classify(exc) from exc
         if not self.column_types and not self.config.auto_create_table:
             raise RuntimeError(f"trino table {self.client.table_name} does not exist and autoCreateTable is not set")
+        if self.column_types:
+            await self._check_merge()
+
+    async def _check_merge(self) -> None:
+        """With upsertMode: the key columns exist and the catalog's connector can MERGE into the table.
+
+        Trino analyses and plans an ``EXPLAIN (TYPE LOGICAL)`` of the batch's MERGE (with no rows)
+        as it would the MERGE itself, without running it, so a connector without MERGE (``memory``,
+        …) fails here, at start, and not at the first batch.
+        """
+        if not self.conflict_key or self._merge_checked:
+            return
+        assert self.client is not None
+        names = self._names()
+        missing = [k for k in self.conflict_key if k not in names]
+        if missing:
+            raise RuntimeError(
+                f"conflictKey: trino table {self.client.table_name} has no column {missing[0]!r} to match rows on"
+            )
+        head, tail = self._statement(names)
+        try:
+            await self.client.query("EXPLAIN (TYPE LOGICAL) " + head + quote_string("[]") + tail)
+        except trino.exceptions.TrinoQueryError as exc:
+            if exc.error_name == "NOT_SUPPORTED":
+                raise RuntimeError(
+                    f"upsertMode: catalog {self.client.catalog!r} cannot MERGE into {self.client.table_name} "
+                    f"({exc.message}); turn upsertMode off, or write to a catalog whose connector supports MERGE "
+                    "(Iceberg, Delta Lake, …)"
+                ) from None
+            raise self._classify(exc) from exc
+        self._merge_checked = True
 
     @property
     def raw_column(self) -> bool:
@@ -68,21 +104,54 @@ class TrinoSink(Sink):
         await self.client.query(f"CREATE TABLE IF NOT EXISTS {self.client.table_name} ({columns})")
         self.context.logger.info("trino: created table %s (%s)", self.client.table_name, columns)
         self.column_types = await self.client.columns()
+        await self._check_merge()
 
     def _row(self, value: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
         if self.raw_column and (self.config.raw_mode or "data" not in value):
             return [orjson.dumps(value, default=str).decode()]
         return [json_value(value.get(name), self.column_types[name]) for name in names]
 
+    def _names(self) -> list[str]:
+        return ["data"] if self.raw_column else list(self.column_types)
+
     def _statement(self, names: Sequence[str]) -> tuple[str, str]:
-        """The INSERT around the JSON batch: (text before the literal, text after it)."""
+        """The INSERT (or MERGE) around the JSON batch: (text before the literal, text after it)."""
         assert self.client is not None
         plans = [column_plan(name, self.column_types[name]) for name in names]
         row_type = ", ".join(f"{quote_ident(name)} {field}" for name, (field, _) in zip(names, plans, strict=True))
         columns = ", ".join(quote_ident(name) for name in names)
-        select = ", ".join(expression for _, expression in plans)
-        head = f"INSERT INTO {self.client.table_name} ({columns}) SELECT {select} FROM UNNEST(CAST(json_parse("
-        return head, f") AS ARRAY(ROW({row_type})))) AS u"
+        rows = f") AS ARRAY(ROW({row_type})))) AS u"
+        if not self.conflict_key:
+            select = ", ".join(expression for _, expression in plans)
+            head = f"INSERT INTO {self.client.table_name} ({columns}) SELECT {select} FROM UNNEST(CAST(json_parse("
+            return head, rows
+        # MERGE: the same SELECT, its columns named, as the source; matched on every key column
+        pairs = zip(names, plans, strict=True)
+        select = ", ".join(f"{expression} AS {quote_ident(name)}" for name, (_, expression) in pairs)
+        match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in self.conflict_key)
+        updates = ", ".join(f"{quote_ident(n)} = s.{quote_ident(n)}" for n in names if n not in self.conflict_key)
+        values = ", ".join(f"s.{quote_ident(n)}" for n in names)
+        head = f"MERGE INTO {self.client.table_name} AS t USING (SELECT {select} FROM UNNEST(CAST(json_parse("
+        tail = f"{rows}) AS s ON {match}"
+        if updates:
+            tail += f" WHEN MATCHED THEN UPDATE SET {updates}"
+        return head, f"{tail} WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})"
+
+    def _last_per_key(self, names: Sequence[str], rows: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+        """MERGE: one source row per key (Trino refuses a target row matched twice); the last one wins,
+        as it would one statement later. Rows with a NULL key never match and are all kept."""
+        positions = [list(names).index(k) for k in self.conflict_key]
+        last: dict[str, tuple[int, list[Any]]] = {}
+        keyless = []
+        for item in rows:
+            key = [item[1][p] for p in positions]
+            if any(k is None for k in key):
+                keyless.append(item)
+            else:
+                text = orjson.dumps(key).decode()
+                last.pop(text, None)
+                last[text] = item
+        return sorted([*keyless, *last.values()], key=lambda item: item[0])
 
     async def write(self, batch: list[Record]) -> WriteResult:
         assert self.client is not None
@@ -91,17 +160,25 @@ class TrinoSink(Sink):
             await self._ensure_table(values)
         except Exception as exc:
             raise self._classify(exc) from exc
-        names = ["data"] if self.raw_column else list(self.column_types)
+        names = self._names()
         try:
             head, tail = self._statement(names)
         except ValueError as exc:
             raise RuntimeError(f"trino table {self.client.table_name}: {exc}") from exc
         failures: list[RecordFailure] = []
-        rows: list[tuple[int, bytes]] = []
+        converted: list[tuple[int, list[Any]]] = []
         for index, value in enumerate(values):
             try:
-                rows.append((index, orjson.dumps(self._row(value, names))))
+                converted.append((index, self._row(value, names)))
             except (ValueError, TypeError) as exc:
+                failures.append(RecordFailure(index, f"trino: {exc}", "invalid_data"))
+        if self.conflict_key:
+            converted = self._last_per_key(names, converted)
+        rows: list[tuple[int, bytes]] = []
+        for index, row in converted:
+            try:
+                rows.append((index, orjson.dumps(row)))
+            except TypeError as exc:
                 failures.append(RecordFailure(index, f"trino: {exc}", "invalid_data"))
         budget = MAX_STATEMENT_CHARS - len(head) - len(tail)
         start = 0

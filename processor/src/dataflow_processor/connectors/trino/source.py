@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
-from dataflow_processor.connectors.base import ConnectorContext
+from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
 from dataflow_processor.connectors.polling import CursorColumnError, PollingSource
 from dataflow_processor.connectors.registry import register_source
 from dataflow_processor.connectors.trino.client import TrinoClient, connect_failure
@@ -47,6 +47,10 @@ class TrinoSource(PollingSource[TrinoRow, KeyCursor]):
     @property
     def reads_one_page(self) -> bool:
         return bool(self.key_column)
+
+    def page_size(self, policy: BatchPolicy) -> int:
+        """``readBatchSize`` rows per query; unset (or ``0``) the processor's source batch size."""
+        return self.config.read_batch_size or policy.max_records
 
     def identity(self) -> dict[str, Any]:
         """A changed table, query or key column starts afresh."""
