@@ -81,7 +81,7 @@ async def test_postgresql_order_by_column_orders_pages_and_labels_records(
     assert source.polls >= 4
     await pg.execute(f'INSERT INTO "{table}" VALUES (0, 11, $1)', "p11")
     later = await collect(PostgresSource(config, ConnectorContext("it", "pg-order-by", "source")), 1)
-    assert [r.value["price_id"] for r in later.records] == [11]  # resumed after price_id 10  # type: ignore[index]
+    assert [r.value["price_id"] for r in later.records] == [11]  # type: ignore[index]  # resumed after price_id 10
 
 
 # ----------------------------------------------------------------------------- PostgreSQL sink: ifNewer
