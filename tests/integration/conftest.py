@@ -19,8 +19,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.pipeline import Pipeline, PipelineSettings
 from dataflow_processor.spec.loader import parse_spec
+from dataflow_processor.transforms.chain import TransformChain
 
 from tests.conftest import require_env
 
@@ -176,6 +178,28 @@ async def run_until(
         pipeline.stop()
         await asyncio.wait_for(task, 30)
     return pipeline
+
+
+async def collect(
+    source: Any, until: int, *, settle: float = 1.5, settings: PipelineSettings = FAST, timeout: float = 60.0
+) -> MemorySink:
+    """Run ``source`` → a memory sink until it holds ``until`` records, wait ``settle`` s more (longer
+    than a pollInterval of 1: nothing more may come), then stop as SIGTERM does."""
+    sink = MemorySink()
+    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=settings)
+    task = asyncio.create_task(pipeline.run())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(sink.records) < until:
+        if task.done():
+            await task  # raises the pipeline's failure
+            raise AssertionError(f"pipeline ended with only {len(sink.records)} of {until} records")
+        assert loop.time() < deadline, f"only {len(sink.records)} of {until} records arrived"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(settle)
+    pipeline.stop()
+    await asyncio.wait_for(task, 30)
+    return sink
 
 
 async def count_rows(pg: asyncpg.Connection, table: str) -> int:

@@ -9,7 +9,6 @@ runs a whole pipeline so the records' metadata is seen to reach the sink.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 
@@ -19,7 +18,7 @@ from dataflow_processor.connectors.base import ConnectorContext
 from dataflow_processor.connectors.memory import MemorySink, MemorySource
 from dataflow_processor.connectors.postgresql import PostgresSink, PostgresSource
 from dataflow_processor.connectors.trino import TrinoSink, TrinoSource
-from dataflow_processor.pipeline import Pipeline, PipelineSettings
+from dataflow_processor.pipeline import Pipeline
 from dataflow_processor.records import Position, Record
 from dataflow_processor.spec.connectors import (
     PostgresSinkConfig,
@@ -29,7 +28,7 @@ from dataflow_processor.spec.connectors import (
 )
 from dataflow_processor.transforms.chain import TransformChain
 
-from tests.integration.conftest import FAST, trino_run
+from tests.integration.conftest import FAST, collect, trino_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("checkpoint_dir")]
 
@@ -39,23 +38,6 @@ DELETE = {"operation": "delete"}
 def records(*values: dict[str, Any], metadata: dict[str, Any] | None = None) -> list[Record]:
     return [Record(v, metadata=metadata or {}, position=Position(0, i)) for i, v in enumerate(values)]
 
-
-async def collect(source: Any, until: int, *, settings: PipelineSettings = FAST, timeout: float = 60) -> MemorySink:
-    """Run source → memory sink until ``until`` records arrived and one more poll brought nothing."""
-    sink = MemorySink()
-    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=settings)
-    task = asyncio.create_task(pipeline.run())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(sink.records) < until:
-        if task.done():
-            await task
-        assert loop.time() < deadline, f"only {len(sink.records)} of {until} records arrived"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.5)  # > pollInterval: nothing more may come
-    pipeline.stop()
-    await asyncio.wait_for(task, 30)
-    return sink
 
 
 # ----------------------------------------------------------------------------- PostgreSQL source

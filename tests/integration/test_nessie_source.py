@@ -16,15 +16,14 @@ import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
 from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.connectors.nessie import NessieSource, catalog_uri
-from dataflow_processor.pipeline import Pipeline, PipelineSettings
+from dataflow_processor.pipeline import PipelineSettings
 from dataflow_processor.spec.connectors import NessieSourceConfig
-from dataflow_processor.transforms.chain import TransformChain
 
-from tests.integration.conftest import nessie_catalog, nessie_connector
+from tests.integration.conftest import collect, nessie_catalog, nessie_connector
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("checkpoint_dir")]
 
-FAST = PipelineSettings(batch_size=40, linger_seconds=0.01, commit_interval=0.05, retry_initial=0.05)
+BATCHES_OF_40 = PipelineSettings(batch_size=40, linger_seconds=0.01, commit_interval=0.05, retry_initial=0.05)
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
 
 
@@ -37,21 +36,6 @@ def append(table: Any, ids: range) -> None:
     table.append(pa.table({"id": list(ids), "name": [f"n{i}" for i in ids]}, schema=SCHEMA))
 
 
-async def collect(source: NessieSource, expected: int, timeout: float = 60) -> MemorySink:
-    """Run a pipeline until ``expected`` records arrived, one more poll, then stop (as SIGTERM does)."""
-    sink = MemorySink()
-    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=FAST)
-    task = asyncio.create_task(pipeline.run())
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(sink.records) < expected:
-        assert not task.done(), task.exception()
-        assert asyncio.get_running_loop().time() < deadline, f"only {len(sink.records)} of {expected} arrived"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.5)
-    pipeline.stop()
-    await task
-    return sink
-
 
 def ids(sink: MemorySink) -> list[int]:
     return [r.value["id"] for r in sink.records]  # type: ignore[index]
@@ -63,7 +47,7 @@ async def test_each_appended_row_once_across_polls_and_restarts(nessie_namespace
         append(table, range(start, start + 100))
 
     first = make_source(nessie_namespace, "events")
-    sink = await collect(first, 300)
+    sink = await collect(first, 300, settings=BATCHES_OF_40)
     assert sorted(ids(sink)) == list(range(300)) and len(sink.records) == 300
     assert sink.records[0].value == {"id": 0, "name": "n0"}
     assert dict(sink.records[0].metadata) == {"namespace": nessie_namespace, "table": "events"}
@@ -73,7 +57,7 @@ async def test_each_appended_row_once_across_polls_and_restarts(nessie_namespace
     for start in (300, 350):
         append(table, range(start, start + 50))
     second = make_source(nessie_namespace, "events")  # a restart: resumes from the checkpoint
-    sink = await collect(second, 100)
+    sink = await collect(second, 100, settings=BATCHES_OF_40)
     assert sorted(ids(sink)) == list(range(300, 400)) and len(sink.records) == 100
     assert second.files_read == 2  # only the two new data files, not the table
 
@@ -100,7 +84,7 @@ async def test_restart_mid_file_resumes_after_last_acknowledged_row(nessie_names
     await source.close()
 
     restarted = make_source(nessie_namespace, "events")
-    sink = await collect(restarted, 70)
+    sink = await collect(restarted, 70, settings=BATCHES_OF_40)
     assert ids(sink) == list(range(30, 100))
 
 
@@ -187,7 +171,7 @@ async def test_checkpoint_of_the_previous_version_is_resumed(nessie_namespace: s
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     old = {"nessie": f"{catalog_uri(source.config)}#{nessie_namespace}.events", "cursor": [sequence, path, 20]}
     (checkpoint_dir / "it.old.json").write_text(json.dumps(old))
-    sink = await collect(make_source(nessie_namespace, "events", name="old"), 30)
+    sink = await collect(make_source(nessie_namespace, "events", name="old"), 30, settings=BATCHES_OF_40)
     assert ids(sink) == list(range(20, 50))
     stored = json.loads((checkpoint_dir / "it.old.json").read_text())
     assert stored["source"] == "nessie" and stored["cursor"] == [sequence, path, -1]

@@ -4,7 +4,6 @@ checkpoint after a restart (file store; the stores themselves: processor/tests/t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -13,13 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
-from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.connectors.postgresql import PostgresSource
-from dataflow_processor.pipeline import Pipeline
 from dataflow_processor.spec.connectors import PostgresSourceConfig
-from dataflow_processor.transforms.chain import TransformChain
 
-from tests.integration.conftest import FAST
+from tests.integration.conftest import collect
 
 pytestmark = pytest.mark.integration
 
@@ -29,23 +25,6 @@ def make_source(dsn: str, name: str = "pgsrc", **config: Any) -> PostgresSource:
     return PostgresSource(model, ConnectorContext("it", name, "source"))
 
 
-async def collect(source: PostgresSource, until: int, *, settle: float = 0.0, timeout: float = 30.0) -> MemorySink:
-    """Run source → memory sink until the sink holds ``until`` records (+ ``settle`` s), then stop."""
-    sink = MemorySink()
-    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=FAST)
-    task = asyncio.create_task(pipeline.run())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(sink.records) < until:
-        if task.done():
-            await task
-        assert loop.time() < deadline, f"only {len(sink.records)} of {until} records arrived"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(settle)
-    pipeline.stop()
-    await asyncio.wait_for(task, 30)
-    return sink
-
 
 async def test_polls_by_id_and_resumes_from_checkpoint(
     pg: asyncpg.Connection, pg_dsn: str, table: str, checkpoint_dir: Path
@@ -53,14 +32,15 @@ async def test_polls_by_id_and_resumes_from_checkpoint(
     await pg.execute(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, name text)')
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, f"n{i}") for i in range(1, 2501)])
     # readBatchSize 1000: three pages back to back
-    first = await collect(make_source(pg_dsn, table=table), 2500, settle=0.3)
+    first = await collect(make_source(pg_dsn, table=table), 2500, settle=0.3, timeout=30.0)
     assert [r.value["id"] for r in first.records] == list(range(1, 2501))  # type: ignore[index]
     assert first.records[0].metadata == {"table": table, "id": 1}
     stored = json.loads((checkpoint_dir / "it.pgsrc.json").read_text())
     assert stored["cursor"] == [2500]
 
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, f"n{i}") for i in range(2501, 2551)])
-    second = await collect(make_source(pg_dsn, table=table), 50, settle=1.5)  # > one pollInterval: nothing more
+    # settle > one pollInterval: nothing more may come
+    second = await collect(make_source(pg_dsn, table=table), 50, settle=1.5, timeout=30.0)
     assert [r.value["id"] for r in second.records] == list(range(2501, 2551))  # type: ignore[index]
 
 
@@ -73,10 +53,10 @@ async def test_change_tracking_column_reemits_updated_rows(
         [(i,) for i in range(1, 6)],
     )
     config: dict[str, Any] = {"table": table, "changeTrackingColumn": "updated_at", "readBatchSize": 2}
-    first = await collect(make_source(pg_dsn, **config), 5, settle=0.3)
+    first = await collect(make_source(pg_dsn, **config), 5, settle=0.3, timeout=30.0)
     assert [r.value["id"] for r in first.records] == [1, 2, 3, 4, 5]  # type: ignore[index]
     await pg.execute(f"UPDATE \"{table}\" SET v = 'b', updated_at = '2026-01-02T00:00:00Z' WHERE id IN (2, 4)")
-    second = await collect(make_source(pg_dsn, **config), 2, settle=1.5)
+    second = await collect(make_source(pg_dsn, **config), 2, settle=1.5, timeout=30.0)
     assert [(r.value["id"], r.value["v"]) for r in second.records] == [(2, "b"), (4, "b")]  # type: ignore[index]
     assert second.records[0].value["updated_at"] == "2026-01-02T00:00:00+00:00"  # type: ignore[index]
 
@@ -85,17 +65,18 @@ async def test_incremental_custom_query(pg: asyncpg.Connection, pg_dsn: str, tab
     await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, kind text)')
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(i, "x" if i % 2 else "y") for i in range(1, 21)])
     query = f"SELECT id, kind FROM \"{table}\" WHERE kind = 'x' AND ($1::int IS NULL OR id > $1) ORDER BY id LIMIT 4"
-    first = await collect(make_source(pg_dsn, table=table, query=query), 10, settle=0.3)
+    first = await collect(make_source(pg_dsn, table=table, query=query), 10, settle=0.3, timeout=30.0)
     assert [r.value["id"] for r in first.records] == list(range(1, 21, 2))  # type: ignore[index]
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $2)', [(21, "x"), (22, "y"), (23, "x")])
-    second = await collect(make_source(pg_dsn, table=table, query=query), 2, settle=1.5)
+    second = await collect(make_source(pg_dsn, table=table, query=query), 2, settle=1.5, timeout=30.0)
     assert [r.value["id"] for r in second.records] == [21, 23]  # type: ignore[index]
 
 
 async def test_plain_custom_query_reruns_every_poll(pg: asyncpg.Connection, pg_dsn: str, table: str) -> None:
     await pg.execute(f'CREATE TABLE "{table}" (id int)')
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1)', [(1,), (2,)])
-    sink = await collect(make_source(pg_dsn, table=table, query=f'SELECT id FROM "{table}" ORDER BY id'), 4)
+    query = f'SELECT id FROM "{table}" ORDER BY id'
+    sink = await collect(make_source(pg_dsn, table=table, query=query), 4, settle=0.0, timeout=30.0)
     assert [r.value["id"] for r in sink.records[:4]] == [1, 2, 1, 2]  # type: ignore[index]
 
 
@@ -127,7 +108,7 @@ async def test_raw_mode_and_json_forms_of_types(
         f"""INSERT INTO "{table}" VALUES (1, 12.50, 7, '2026-03-04T05:06:07Z', '2026-03-04', '{{"a": [1, null]}}',
         '6f1c4bd2-8e4b-4f53-9a39-5b1f7f1c0a11', '\\x6869', '{{p,q}}')"""
     )
-    sink = await collect(make_source(pg_dsn, table=table, rawMode=True), 1)
+    sink = await collect(make_source(pg_dsn, table=table, rawMode=True), 1, settle=0.0, timeout=30.0)
     assert sink.records[0].value == {
         "value": {
             "id": 1,
@@ -157,8 +138,8 @@ async def test_checkpoint_of_another_configuration_is_ignored(
 ) -> None:
     await pg.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY, seq int)')
     await pg.executemany(f'INSERT INTO "{table}" VALUES ($1, $1)', [(i,) for i in range(1, 4)])
-    await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
-    again = await collect(make_source(pg_dsn, table=table, keyColumn="seq"), 3, settle=0.3)
+    await collect(make_source(pg_dsn, table=table), 3, settle=0.3, timeout=30.0)
+    again = await collect(make_source(pg_dsn, table=table, keyColumn="seq"), 3, settle=0.3, timeout=30.0)
     assert [r.value["id"] for r in again.records] == [1, 2, 3]  # type: ignore[index]
 
 
@@ -172,7 +153,7 @@ async def test_checkpoint_of_the_previous_version_is_resumed(
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     old = {"identity": {"source": "postgresql", "table": table, "columns": ["id"]}, "cursor": [4], "savedAt": "x"}
     (checkpoint_dir / "it.pgsrc.json").write_text(json.dumps(old))
-    sink = await collect(make_source(pg_dsn, table=table), 3, settle=0.3)
+    sink = await collect(make_source(pg_dsn, table=table), 3, settle=0.3, timeout=30.0)
     assert [r.value["id"] for r in sink.records] == [5, 6, 7]  # type: ignore[index]
     stored = json.loads((checkpoint_dir / "it.pgsrc.json").read_text())
     assert stored["source"] == "postgresql" and stored["identity"] == {"table": table, "columns": ["id"]}

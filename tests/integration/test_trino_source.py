@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 from dataflow_processor.connectors.base import BatchPolicy, ConnectorContext
-from dataflow_processor.connectors.memory import MemorySink
 from dataflow_processor.connectors.trino import TrinoSource
-from dataflow_processor.pipeline import Pipeline, PipelineSettings
+from dataflow_processor.pipeline import PipelineSettings
 from dataflow_processor.spec.connectors import TrinoSourceConfig
-from dataflow_processor.transforms.chain import TransformChain
 
-from tests.integration.conftest import trino_run
+from tests.integration.conftest import collect, trino_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("checkpoint_dir")]
 
-FAST = PipelineSettings(batch_size=7, linger_seconds=0.01, commit_interval=0.05, retry_initial=0.05)
+PAGES_OF_7 = PipelineSettings(batch_size=7, linger_seconds=0.01, commit_interval=0.05, retry_initial=0.05)
 
 
 def source_config(url: str, catalog: str, schema: str, table: str, **extra: object) -> TrinoSourceConfig:
@@ -27,21 +25,6 @@ def source_config(url: str, catalog: str, schema: str, table: str, **extra: obje
         {"serverURL": url, "catalog": catalog, "schema": schema, "table": table, "pollInterval": 1, **extra}
     )
 
-
-async def collect(source: TrinoSource, expected: int, timeout: float = 60) -> MemorySink:
-    """Run the pipeline until the sink holds ``expected`` records, then wait one poll more and stop."""
-    sink = MemorySink()
-    pipeline = Pipeline(source=source, chain=TransformChain.from_spec([]), sink=sink, settings=FAST)
-    task = asyncio.create_task(pipeline.run())
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(sink.records) < expected:
-        assert not task.done(), task.exception()
-        assert asyncio.get_running_loop().time() < deadline, f"only {len(sink.records)} of {expected} arrived"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.5)  # another poll: nothing more may arrive
-    pipeline.stop()
-    await task
-    return sink
 
 
 def insert(url: str, catalog: str, schema: str, ids: range) -> None:
@@ -56,7 +39,7 @@ async def test_each_row_once_across_polls_and_restarts(trino_url: str, trino_cat
     context = ConnectorContext("it", "trino-src", "source")
 
     first = TrinoSource(config, context)
-    sink = await collect(first, 30)
+    sink = await collect(first, 30, settings=PAGES_OF_7)
     assert [r.value["id"] for r in sink.records] == list(range(1, 31))  # type: ignore[index]
     assert sink.records[0].value == {"id": 1, "name": "name 1"}
     assert dict(sink.records[0].metadata) == {
@@ -69,7 +52,7 @@ async def test_each_row_once_across_polls_and_restarts(trino_url: str, trino_cat
 
     insert(trino_url, trino_catalog, trino_schema, range(31, 46))
     second = TrinoSource(config, context)  # a restart: resumes from the durable checkpoint
-    sink = await collect(second, 15)
+    sink = await collect(second, 15, settings=PAGES_OF_7)
     assert [r.value["id"] for r in sink.records] == list(range(31, 46))  # type: ignore[index]
 
     third = TrinoSource(config, context)
@@ -124,11 +107,11 @@ async def test_custom_query_is_filtered_by_key(trino_url: str, trino_catalog: st
     query = f'SELECT id, upper(name) AS shout FROM "{trino_catalog}"."{trino_schema}"."items" WHERE id % 2 = 0'
     config = source_config(trino_url, trino_catalog, trino_schema, "items", query=query)
     context = ConnectorContext("it", "trino-q", "source")
-    sink = await collect(TrinoSource(config, context), 10)
+    sink = await collect(TrinoSource(config, context), 10, settings=PAGES_OF_7)
     assert [r.value for r in sink.records][:2] == [{"id": 2, "shout": "NAME 2"}, {"id": 4, "shout": "NAME 4"}]
     assert [r.value["id"] for r in sink.records] == list(range(2, 21, 2))  # type: ignore[index]
     insert(trino_url, trino_catalog, trino_schema, range(21, 25))
-    sink = await collect(TrinoSource(config, context), 2)
+    sink = await collect(TrinoSource(config, context), 2, settings=PAGES_OF_7)
     assert [r.value["id"] for r in sink.records] == [22, 24]  # type: ignore[index]
 
 
@@ -155,7 +138,7 @@ async def test_checkpoint_of_the_previous_version_is_resumed(
     old = {"trino": f"{trino_catalog}.{trino_schema}.items||id", "key": 6, "keyType": "bigint"}
     (checkpoint_dir / "it.trino-old.json").write_text(json.dumps(old))
     config = source_config(trino_url, trino_catalog, trino_schema, "items")
-    sink = await collect(TrinoSource(config, ConnectorContext("it", "trino-old", "source")), 4)
+    sink = await collect(TrinoSource(config, ConnectorContext("it", "trino-old", "source")), 4, settings=PAGES_OF_7)
     assert [r.value["id"] for r in sink.records] == [7, 8, 9, 10]  # type: ignore[index]
     stored = json.loads((checkpoint_dir / "it.trino-old.json").read_text())
     assert stored["source"] == "trino" and stored["cursor"] == {"key": 10, "type": "bigint"}
