@@ -62,6 +62,16 @@ def order_by_is_key_column(data: Any) -> Any:
     return rest | ({"keyColumn": value} if value is not None else {})
 
 
+def _order_by_column_field() -> str | None:
+    """The ``orderByColumn`` field of the polling sources (see :func:`order_by_is_key_column`)."""
+    return Field(
+        default=None,
+        max_length=63,
+        description="another name for keyColumn (give one of the two, or both the same).",
+        json_schema_extra=only("source"),
+    )
+
+
 class BasicAuth(SpecModel):
     username: str | None = secret("User name.", max_length=253)
     password: str | None = secret("Password.", max_length=1024)
@@ -230,12 +240,7 @@ class _PostgresCommon(SpecModel):
         "value is the records' metadata `id`.",
         json_schema_extra=only("source"),
     )
-    order_by_column: str | None = Field(
-        default=None,
-        max_length=63,
-        description="another name for keyColumn (give one of the two, or both the same).",
-        json_schema_extra=only("source"),
-    )
+    order_by_column: str | None = _order_by_column_field()
     change_tracking_column: str | None = Field(
         default=None,
         max_length=63,
@@ -394,12 +399,7 @@ class _TrinoCommon(SpecModel):
         'checkpoint); `""` re-runs a custom query unchanged every poll.',
         json_schema_extra=only("source"),
     )
-    order_by_column: str | None = Field(
-        default=None,
-        max_length=63,
-        description="another name for keyColumn (give one of the two, or both the same).",
-        json_schema_extra=only("source"),
-    )
+    order_by_column: str | None = _order_by_column_field()
     read_batch_size: int | None = Field(
         default=None,
         ge=0,
