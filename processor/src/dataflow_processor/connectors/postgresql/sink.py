@@ -265,7 +265,7 @@ class PostgresSink(Sink):
         elif not keys:
             result = "empty record"
         elif self.version_column is not None and self.version_column not in keys:
-            result = self._version_missing((), ()) or ""
+            result = self._no_version
         else:
             ordered = tuple(c for c in self.columns if c in keys)
             result = _Layout(ordered, row_builder(ordered, [self.columns[c] for c in ordered]))
@@ -289,16 +289,19 @@ class PostgresSink(Sink):
                     row.append(self.columns[key].converter(value[key]))
         return tuple(columns), tuple(row)
 
+    @property
+    def _no_version(self) -> str:
+        """Why a record cannot be written under ifNewer: it has no version to compare."""
+        return (
+            f"upsertVersionColumn {self.version_column!r} is missing or null; with upsertStrategy ifNewer every "
+            "record needs a version"
+        )
+
     def _version_missing(self, columns: tuple[str, ...], row: tuple[Any, ...]) -> str | None:
         """Under ifNewer, why this row cannot be compared (no version, or a NULL one); else None."""
         version = self.version_column
-        if version is None:
-            return None
-        if version not in columns or row[columns.index(version)] is None:
-            return (
-                f"upsertVersionColumn {version!r} is missing or null; with upsertStrategy ifNewer every record "
-                "needs a version"
-            )
+        if version is not None and (version not in columns or row[columns.index(version)] is None):
+            return self._no_version
         return None
 
     def _steps(self, batch: list[Record], failures: list[RecordFailure]) -> list[tuple[str, tuple[str, ...], _Group]]:
@@ -399,7 +402,7 @@ class PostgresSink(Sink):
                     continue
                 else:
                     if at >= 0 and row[at] is None:
-                        failures.append(RecordFailure(index, self._version_missing((), ()) or ""))
+                        failures.append(RecordFailure(index, self._no_version))
                         continue
                     indexes.append(index)
                     rows.append(row)
@@ -418,7 +421,7 @@ class PostgresSink(Sink):
                 failures.append(RecordFailure(index, f"bad value: {exc}"))
                 continue
             if at >= 0 and row[at] is None:
-                failures.append(RecordFailure(index, self._version_missing((), ()) or ""))
+                failures.append(RecordFailure(index, self._no_version))
                 continue
             indexes.append(index)
             rows.append(row)
