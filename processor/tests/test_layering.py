@@ -39,8 +39,11 @@ LAYERS = [
 ]
 
 # Modules of connectors/ that any connector may import: interfaces, registration, and helpers
-# that are no technology of their own (a value rule, a checkpoint store, a codec, an auth client).
-SHARED_CONNECTOR_MODULES = {"__init__", "base", "registry", "values", "checkpoint", "polling", "avro", "keycloak"}
+# that are no technology of their own (a value rule, an upsert rule, a checkpoint store, a codec, an
+# auth client).
+SHARED_CONNECTOR_MODULES = {
+    "__init__", "base", "registry", "values", "upsert", "checkpoint", "polling", "avro", "keycloak",
+}
 
 
 def module_name(path: Path) -> str:

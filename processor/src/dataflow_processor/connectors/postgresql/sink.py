@@ -23,6 +23,7 @@ from dataflow_processor.connectors.postgresql.client import (
 from dataflow_processor.connectors.postgresql.table import TableName, quote_ident, table_columns
 from dataflow_processor.connectors.postgresql.types import Column, json_text, row_builder
 from dataflow_processor.connectors.registry import register_sink
+from dataflow_processor.connectors.upsert import last_per_key
 from dataflow_processor.records import Record
 from dataflow_processor.spec.connectors import PostgresSinkConfig
 
@@ -490,16 +491,7 @@ class PostgresSink(Sink):
         positions = self._plan(ROWS, columns).key_positions
         if not positions:
             return group
-        last: dict[tuple[Any, ...], Any] = {}
-        keyless = []
-        for item in zip(*group, strict=True):
-            key = tuple(item[1][p] for p in positions)
-            if any(k is None for k in key):
-                keyless.append(item)
-            else:
-                last.pop(key, None)
-                last[key] = item
-        kept = sorted([*keyless, *last.values()], key=lambda item: item[0])
+        kept = last_per_key(zip(*group, strict=True), positions)
         return [index for index, _ in kept], [row for _, row in kept]
 
     async def _write_rows(

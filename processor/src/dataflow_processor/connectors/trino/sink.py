@@ -21,6 +21,7 @@ from dataflow_processor.connectors.trino.client import (
 )
 from dataflow_processor.connectors.trino.table import quote_ident, quote_string
 from dataflow_processor.connectors.trino.types import column_plan, infer_column_types, json_value
+from dataflow_processor.connectors.upsert import last_per_key
 from dataflow_processor.records import Record
 from dataflow_processor.spec.connectors import TrinoSinkConfig
 
@@ -141,17 +142,7 @@ class TrinoSink(Sink):
         """MERGE: one source row per key (Trino refuses a target row matched twice); the last one wins,
         as it would one statement later. Rows with a NULL key never match and are all kept."""
         positions = [list(names).index(k) for k in self.conflict_key]
-        last: dict[str, tuple[int, list[Any]]] = {}
-        keyless = []
-        for item in rows:
-            key = [item[1][p] for p in positions]
-            if any(k is None for k in key):
-                keyless.append(item)
-            else:
-                text = orjson.dumps(key).decode()
-                last.pop(text, None)
-                last[text] = item
-        return sorted([*keyless, *last.values()], key=lambda item: item[0])
+        return last_per_key(rows, positions, freeze=orjson.dumps)  # JSON values: lists are not hashable
 
     async def write(self, batch: list[Record]) -> WriteResult:
         assert self.client is not None
